@@ -1,0 +1,49 @@
+"""Command line: ``python -m training <command> [options]``.
+
+Each command lives in its own module that defines ``add_arguments(parser)`` and ``run(args)``;
+modules are imported only when their command runs, so ``--help`` stays fast and torch is
+imported only by the commands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("training.synth", "write a synthetic MTAT (MP3s + annotations_final.csv)"),
+    "prepare": ("training.prepare", "decode an MTAT root once into a 16 kHz training cache"),
+    "train": ("training.train", "train one architecture under the shared learning setup"),
+    "evaluate": ("training.evaluate", "evaluate a checkpoint on a split (per-tag metrics)"),
+    "benchmark": ("training.benchmark", "train and compare several architectures"),
+    "export": ("training.export", "export checkpoints to ONNX with model cards"),
+    "analyze": ("training.analyze", "study labels, content and projections of a dataset"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the module of ``command`` (if given) is imported for its options."""
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if a in COMMANDS), None)
+    args = build_parser(command).parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(args._run(args) or 0)
