@@ -90,22 +90,32 @@ def decode(
         if max_seconds is not None and f.frames > 0 and f.frames / sr > max_seconds:
             raise AudioTooLongError(f.frames / sr, max_seconds)
         limit_frames = None if max_seconds is None else int(max_seconds * sr) + 1
+        # Resample block by block so memory holds only the 16 kHz result, never the source rate.
+        stream = None if sr == target_sr else soxr.ResampleStream(sr, target_sr, 1, "float32", "HQ")
+        blocksize = max(int(block_seconds * sr), 1024)
         blocks: list[np.ndarray] = []
         total = 0
         try:
-            for block in f.blocks(blocksize=max(int(block_seconds * sr), 1024), dtype="float32"):
-                # (frames, channels) -> (frames,): average the channels (mix-down).
-                mono = block.mean(axis=1) if block.ndim == 2 else block
-                blocks.append(mono)
-                total += len(mono)
+            while True:
+                # read() returns only the frames really decoded (blocks() pads short reads of
+                # truncated files with uninitialised memory). (frames, channels) float32.
+                block = f.read(blocksize, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                total += len(block)
                 if limit_frames is not None and total > limit_frames:
                     raise AudioTooLongError(total / sr, float(max_seconds))
+                mono = block.mean(axis=1, dtype=np.float32)  # mix-down: average the channels
+                if not np.all(np.isfinite(mono)):
+                    raise AudioDecodeError("decoded audio contains NaN or infinite samples")
+                blocks.append(mono if stream is None else stream.resample_chunk(mono))
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioDecodeError(f"audio stream is corrupt: {exc}") from exc
-    x = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    if not np.all(np.isfinite(x)):
-        raise AudioDecodeError("decoded audio contains NaN or infinite samples")
-    return resample(x, sr, target_sr)
+    if stream is not None:
+        blocks.append(stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+    if not blocks:
+        return np.zeros(0, dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(blocks), dtype=np.float32)
 
 
 def chunk_starts(n_samples: int, chunk_samples: int, n_chunks: int) -> np.ndarray:

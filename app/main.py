@@ -1,0 +1,89 @@
+"""FastAPI application factory; ``app.main:app`` is the ASGI app (``uvicorn app.main:app``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.errors import ServiceError, install_error_handlers
+from app.limits import BodySizeLimitMiddleware
+from app.observability import PrometheusMiddleware, ServiceMetrics
+from app.registry import ModelRegistry, ProviderUnavailableError
+from app.routers import health, metrics, models, predict
+from app.state import ServiceState
+from app.tagger import Tagger
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """Music auto-tagging with models trained on MagnaTagATune, served with onnxruntime.
+
+Upload an audio file to `POST /predict`; `GET /models` compares the models' test scores;
+`GET /metrics` returns their stored evaluations; runtime counters for Prometheus are at
+`GET /prometheus`. Errors are JSON `{"detail": "..."}`.
+"""
+
+
+def _configure_logging(level: str) -> None:
+    log.setLevel(level)
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build an app instance; settings default to the environment (``TAGGER_*``)."""
+    settings = settings if settings is not None else Settings()
+    _configure_logging(settings.log_level)
+    service_metrics = ServiceMetrics()
+    registry = ModelRegistry(settings)
+    state = ServiceState(
+        settings=settings,
+        registry=registry,
+        tagger=Tagger(settings, registry, service_metrics),
+        metrics=service_metrics,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("starting: models_dir=%s providers=%s", registry.models_dir, settings.providers)
+        try:
+            name = registry.choose_default()
+            model = await anyio.to_thread.run_sync(registry.get, name)
+        except ProviderUnavailableError as exc:
+            log.error("refusing to start: %s", exc)
+            raise RuntimeError(f"refusing to start: {exc}") from exc
+        except ServiceError as exc:
+            log.error("refusing to start: %s", exc.detail)
+            raise RuntimeError(f"refusing to start: {exc.detail}") from exc
+        service_metrics.observe_loaded(model)
+        state.default_model = name
+        state.ready = True
+        log.info("ready: default model %s on %s", name, model.provider)
+        try:
+            yield
+        finally:
+            state.ready = False
+
+    app = FastAPI(
+        title="MTAT music tagger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    # Added last = outermost: Prometheus sees every response, 413s from the body limit included.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(PrometheusMiddleware, metrics=service_metrics)
+    for router in (predict.router, models.router, metrics.router, health.router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

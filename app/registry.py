@@ -1,0 +1,328 @@
+"""Models directory, model cards and onnxruntime sessions (loaded lazily, cached, thread-safe).
+
+A model is ``<models_dir>/<name>/model.onnx`` + ``card.json`` (docs/ARCHITECTURE.md, "Model
+cards"). Names are only ever taken from the directory listing and must match :data:`NAME_RE`, so
+a name from a request is looked up, never joined into a path: ``../x``, absolute paths and
+encoded variants are simply unknown models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.config import Settings
+from app.errors import ModelLoadError, UnknownModelError
+
+log = logging.getLogger("app")
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+"""Valid model directory names: no separators, no leading dot (so never ``.`` or ``..``)."""
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+CUDA_PROVIDER_OPTIONS: dict[str, str] = {
+    # Requests send 1..max_batch chunks of a fixed length, so input shapes vary only in the
+    # batch dimension. EXHAUSTIVE would benchmark every conv algorithm again for each new batch
+    # size, i.e. a latency spike on live requests; HEURISTIC picks near-best algorithms from
+    # cuDNN's heuristics with no benchmarking, so the first request of each size is not slow.
+    "cudnn_conv_algo_search": "HEURISTIC",
+    "do_copy_in_default_stream": "1",
+    # Grow the arena by what is asked, not by powers of two: batches are small and bounded.
+    "arena_extend_strategy": "kSameAsRequested",
+}
+
+
+class ProviderUnavailableError(RuntimeError):
+    """``providers=cuda`` was asked for but onnxruntime cannot run the model on CUDA."""
+
+
+class ModelCard(BaseModel):
+    """The fields of ``card.json`` the service relies on; every other field is kept as is."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    name: str | None = None
+    architecture: str | None = None
+    tags: list[str] = Field(min_length=1)
+    sample_rate: int = Field(gt=0)
+    chunk_samples: int = Field(gt=0)
+    eval_chunks: int | None = None
+    parameters: int | None = None
+    input_name: str = "waveform"
+    output_name: str = "probabilities"
+    trained_on: str | None = None
+    evaluation: dict[str, Any] | None = None
+
+
+def evaluation_scores(card: ModelCard) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """``(per_tag, macro)`` of the card's evaluation block (``{}`` when it has none).
+
+    The block is an ``evaluation.json`` (``{"split", ..., "results": evaluate(...)}``); a bare
+    ``evaluate(...)`` dict is accepted too.
+    """
+    block = card.evaluation or {}
+    results = block.get("results", block) if isinstance(block, dict) else {}
+    if not isinstance(results, dict):
+        return {}, {}
+    per_tag = results.get("per_tag") or {}
+    macro = results.get("macro") or {}
+    return (per_tag if isinstance(per_tag, dict) else {}), (
+        macro if isinstance(macro, dict) else {}
+    )
+
+
+def macro_roc_auc(card: ModelCard) -> float | None:
+    value = evaluation_scores(card)[1].get("roc_auc")
+    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
+
+
+@dataclass
+class LoadedModel:
+    """An onnxruntime session with its card and the provider it really runs on."""
+
+    name: str
+    card: ModelCard
+    session: ort.InferenceSession
+    requested: str
+    provider: str
+    fallback: bool
+    fallback_reason: str | None
+    load_ms: float
+    warmup_ms: float = 0.0
+    runs: int = field(default=0, repr=False)
+
+    @property
+    def tags(self) -> list[str]:
+        return self.card.tags
+
+    @property
+    def chunk_samples(self) -> int:
+        return self.card.chunk_samples
+
+    @property
+    def sample_rate(self) -> int:
+        return self.card.sample_rate
+
+    def run(self, chunks: np.ndarray) -> np.ndarray:
+        """One onnxruntime run: ``(B, chunk_samples)`` float32 -> ``(B, K)`` probabilities."""
+        (out,) = self.session.run(
+            [self.card.output_name], {self.card.input_name: np.ascontiguousarray(chunks)}
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def run_batched(self, chunks: np.ndarray, max_batch: int) -> np.ndarray:
+        """``(N, L)`` -> ``(N, K)`` in runs of at most ``max_batch`` chunks."""
+        outs = [self.run(chunks[i : i + max_batch]) for i in range(0, len(chunks), max_batch)]
+        return np.concatenate(outs, axis=0)
+
+    def warm_up(self, max_batch: int) -> None:
+        """Run the shapes requests will use (1 and ``max_batch`` chunks) and check the output."""
+        t0 = time.perf_counter()
+        for batch in sorted({1, max_batch}):
+            probs = self.run(np.zeros((batch, self.chunk_samples), dtype=np.float32))
+            if probs.shape != (batch, len(self.tags)):
+                raise ModelLoadError(
+                    f"model {self.name!r} returned shape {probs.shape} for a batch of {batch}; "
+                    f"its card promises ({batch}, {len(self.tags)})"
+                )
+        self.warmup_ms = (time.perf_counter() - t0) * 1000
+
+
+class ModelRegistry:
+    """Lists the models directory, reads cards, and loads sessions once each (thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.models_dir = Path(settings.models_dir).resolve()
+        self._loaded: dict[str, LoadedModel] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._dlls_preloaded = False
+
+    # -- directory and cards ---------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Model names in the directory (sorted): folders with a valid name, model.onnx and card."""
+        if not self.models_dir.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.models_dir.iterdir()
+            if NAME_RE.match(p.name)
+            and p.is_dir()
+            and (p / "model.onnx").is_file()
+            and (p / "card.json").is_file()
+        )
+
+    def check_name(self, name: str) -> str:
+        """``name`` if it is a model in the directory, else :class:`UnknownModelError` (404)."""
+        available = self.names()
+        if name not in available:
+            raise UnknownModelError(name, available)
+        return name
+
+    def card(self, name: str) -> ModelCard:
+        """The validated card of a model (404 if unknown, 503 if the card is unusable)."""
+        name = self.check_name(name)
+        if name in self._loaded:
+            return self._loaded[name].card
+        path = self.models_dir / name / "card.json"
+        try:
+            return ModelCard.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, ValidationError) as exc:
+            raise ModelLoadError(f"model {name!r} has an unusable card.json: {exc}") from exc
+
+    def cards(self) -> tuple[dict[str, ModelCard], dict[str, str]]:
+        """Every readable card by name, and the error of every unreadable one."""
+        good: dict[str, ModelCard] = {}
+        bad: dict[str, str] = {}
+        for name in self.names():
+            try:
+                good[name] = self.card(name)
+            except ModelLoadError as exc:
+                bad[name] = exc.detail
+        return good, bad
+
+    def choose_default(self) -> str:
+        """The configured default, else the best macro ROC-AUC (ties and no scores: by name)."""
+        if self.settings.default_model:
+            return self.check_name(self.settings.default_model)
+        cards, bad = self.cards()
+        if not cards:
+            why = f" (unusable: {bad})" if bad else ""
+            raise ModelLoadError(
+                f"no usable model in {self.models_dir}{why}: each model needs "
+                "<name>/model.onnx and <name>/card.json (python -m training export)"
+            )
+
+        def key(name: str) -> tuple[float, str]:
+            score = macro_roc_auc(cards[name])
+            return (-(score if score is not None else -np.inf), name)
+
+        return min(cards, key=key)
+
+    # -- sessions ----------------------------------------------------------------------------
+    def loaded(self) -> dict[str, LoadedModel]:
+        return dict(self._loaded)
+
+    def get(self, name: str) -> LoadedModel:
+        """The loaded model, loading (and warming up) on first use; safe to call from threads."""
+        if name in self._loaded:
+            return self._loaded[name]
+        self.check_name(name)
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._loaded:
+                self._loaded[name] = self._load(name)
+        return self._loaded[name]
+
+    def _session_options(self) -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.settings.intra_op_threads:
+            options.intra_op_num_threads = self.settings.intra_op_threads
+        return options
+
+    def _preload_cuda(self) -> None:
+        # onnxruntime >= 1.21 can load the CUDA/cuDNN DLLs shipped in nvidia-* wheels.
+        if self._dlls_preloaded or not hasattr(ort, "preload_dlls"):
+            return
+        self._dlls_preloaded = True
+        try:
+            ort.preload_dlls()
+        except Exception as exc:  # a missing library is reported by the fallback check below
+            log.warning("onnxruntime.preload_dlls() failed: %s", exc)
+
+    def create_session(self, path: Path) -> tuple[ort.InferenceSession, str, str | None]:
+        """``(session, provider in use, fallback reason or None)`` for ``settings.providers``.
+
+        The provider in use is read back from ``session.get_providers()``: onnxruntime-gpu lists
+        CUDA as available even without a GPU or driver and then silently runs on CPU.
+        """
+        wanted = self.settings.providers
+        available = ort.get_available_providers()
+        reason: str | None = None
+        providers: list[Any]
+        if wanted == "cpu":
+            providers = [CPU]
+        elif CUDA not in available:
+            reason = f"this onnxruntime build has no {CUDA} (available: {', '.join(available)})"
+            providers = [CPU]
+        else:
+            self._preload_cuda()
+            options = dict(CUDA_PROVIDER_OPTIONS, device_id=str(self.settings.cuda_device_id))
+            providers = [(CUDA, options), CPU]
+        if wanted == "cuda" and reason is not None:
+            raise ProviderUnavailableError(f"providers=cuda but {reason}")
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=self._session_options(), providers=providers
+            )
+        except Exception as exc:
+            raise ModelLoadError(f"onnxruntime cannot load {path.parent.name!r}: {exc}") from exc
+        in_use = session.get_providers()[0]
+        if wanted != "cpu" and in_use != CUDA:
+            reason = reason or (
+                f"onnxruntime could not create the {CUDA} (no GPU, driver, CUDA or cuDNN "
+                f"libraries; see onnxruntime's error log) and runs on {in_use}"
+            )
+            if wanted == "cuda":
+                raise ProviderUnavailableError(f"providers=cuda but {reason}")
+        return session, in_use, reason
+
+    def _load(self, name: str) -> LoadedModel:
+        card = self.card(name)
+        t0 = time.perf_counter()
+        session, provider, reason = self.create_session(self.models_dir / name / "model.onnx")
+        self._check_io(name, card, session)
+        model = LoadedModel(
+            name=name,
+            card=card,
+            session=session,
+            requested=self.settings.providers,
+            provider=provider,
+            fallback=reason is not None,
+            fallback_reason=reason,
+            load_ms=(time.perf_counter() - t0) * 1000,
+        )
+        model.warm_up(self.settings.max_batch)
+        if reason is not None:
+            log.warning("model %s: CUDA requested but FALLING BACK to CPU: %s", name, reason)
+        log.info(
+            "model %s loaded on %s (session providers %s; load %.0f ms, warm-up %.0f ms)",
+            name,
+            provider,
+            session.get_providers(),
+            model.load_ms,
+            model.warmup_ms,
+        )
+        return model
+
+    @staticmethod
+    def _check_io(name: str, card: ModelCard, session: ort.InferenceSession) -> None:
+        inputs = {i.name: i for i in session.get_inputs()}
+        outputs = {o.name: o for o in session.get_outputs()}
+        if card.input_name not in inputs or card.output_name not in outputs:
+            raise ModelLoadError(
+                f"model {name!r}: card names input {card.input_name!r} and output "
+                f"{card.output_name!r}, the graph has inputs {list(inputs)} and outputs "
+                f"{list(outputs)}"
+            )
+        shape = inputs[card.input_name].shape
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != card.chunk_samples):
+            raise ModelLoadError(
+                f"model {name!r}: input shape {shape} does not take chunks of "
+                f"{card.chunk_samples} samples"
+            )

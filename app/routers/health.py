@@ -1,0 +1,58 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from app.schemas import ErrorResponse, HealthResponse, ReadyResponse
+from app.state import ServiceState, get_state
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/healthz",
+    response_model=HealthResponse,
+    summary="Liveness: the process answers",
+)
+async def healthz() -> HealthResponse:
+    """Always 200 while the process serves HTTP (use for liveness probes)."""
+    return HealthResponse(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    summary="Readiness: the default model is loaded and warmed up",
+    responses={
+        503: {
+            "model": ErrorResponse,
+            "description": "Start-up has not finished.",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "detail": "the service is starting: the default model is not loaded yet"
+                    }
+                }
+            },
+        }
+    },
+)
+async def readyz(state: Annotated[ServiceState, Depends(get_state)]) -> ReadyResponse:
+    """200 once the default model is loaded and warmed up, with the provider it really runs on.
+
+    ``fallback`` is true when CUDA was asked for (``TAGGER_PROVIDERS=auto``) but onnxruntime runs
+    the model on CPU; ``fallback_reason`` says why.
+    """
+    name = state.require_ready()
+    model = state.registry.get(name)
+    return ReadyResponse(
+        status="ready",
+        model=name,
+        providers_requested=state.settings.providers,
+        provider=model.provider,
+        fallback=model.fallback,
+        fallback_reason=model.fallback_reason,
+    )

@@ -1,0 +1,142 @@
+"""``POST /predict``: tag an uploaded audio file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+
+from app.errors import InvalidParameterError
+from app.schemas import (
+    ErrorResponse,
+    PredictResponse,
+    SegmentPrediction,
+    TagProbability,
+    Timings,
+)
+from app.state import ServiceState, get_state
+
+router = APIRouter(tags=["predict"])
+
+
+def _error(description: str, detail: str, **extra: object) -> dict:
+    return {
+        "model": ErrorResponse,
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail, **extra}}},
+    }
+
+
+ERRORS = {
+    400: _error(
+        "Empty upload, or audio shorter than the minimum duration.",
+        "audio lasts 0.400 s, less than the minimum of 1 s needed to tag it",
+        duration_s=0.4,
+        min_duration_s=1.0,
+    ),
+    404: _error(
+        "Unknown model (lists the valid names).",
+        "unknown model 'nope'; available models: cnn1d, cnn2d_gru",
+        available=["cnn1d", "cnn2d_gru"],
+    ),
+    413: _error(
+        "Body over the upload limit, or audio longer than the maximum duration.",
+        "audio lasts 912.0 s, more than the limit of 600.0 s",
+        duration_s=912.0,
+        max_duration_s=600.0,
+    ),
+    415: _error(
+        "Not audio, or audio that cannot be decoded.",
+        "the upload is not decodable audio (MP3, WAV, FLAC or OGG): Error opening upload: "
+        "Format not recognised.",
+    ),
+    422: _error(
+        "Missing file field or bad query values.",
+        "invalid request: file: Field required",
+        errors=[{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
+    ),
+    503: _error(
+        "Start-up not finished, or the model cannot be loaded.",
+        "the service is starting: the default model is not loaded yet",
+    ),
+}
+
+
+def _ranked(tags: list[str], probs: np.ndarray, k: int) -> list[TagProbability]:
+    order = np.argsort(-probs, kind="stable")[:k]  # high to low; ties keep the model's order
+    return [TagProbability(tag=tags[i], probability=float(probs[i])) for i in order]
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,
+    summary="Tag an audio file",
+    responses=ERRORS,
+)
+async def predict(
+    state: Annotated[ServiceState, Depends(get_state)],
+    file: Annotated[
+        UploadFile,
+        File(description="Audio file: MP3, WAV, FLAC or OGG (anything libsndfile decodes)."),
+    ],
+    model: Annotated[
+        str | None,
+        Query(description="Model name (GET /models); default: the service's default model."),
+    ] = None,
+    top_k: Annotated[
+        int | None,
+        Query(ge=1, description="How many tags to return, 1..K (default: min(10, K))."),
+    ] = None,
+    segments: Annotated[
+        bool,
+        Query(description="Also return probabilities per segment (every TAGGER_CHUNK_HOP_S)."),
+    ] = False,
+) -> PredictResponse:
+    """Decode the upload (mono, 16 kHz), average the model's probabilities over evenly spaced
+    chunks, and return the tags from most to least probable.
+
+    Example: ``curl -F file=@song.mp3 'http://127.0.0.1:8000/predict?top_k=5&segments=true'``
+    """
+    default = state.require_ready()
+    name = state.registry.check_name(model) if model is not None else default
+    newly_loaded = name not in state.registry.loaded()
+    loaded = await state.tagger.load(name)
+    if newly_loaded:
+        state.metrics.observe_loaded(loaded)
+    n_tags = len(loaded.tags)
+    k = top_k if top_k is not None else min(10, n_tags)
+    if k > n_tags:
+        raise InvalidParameterError(
+            f"top_k={k} is more than the {n_tags} tags of model {name!r} (use 1..{n_tags})"
+        )
+    data = await file.read()
+    result = await state.tagger.tag(data, loaded, segments=segments)
+    segs = None
+    if result.segments is not None:
+        segs = [
+            SegmentPrediction(
+                start_s=s.start_s,
+                end_s=s.end_s,
+                probabilities={
+                    t: float(p) for t, p in zip(loaded.tags, s.probabilities, strict=True)
+                },
+            )
+            for s in result.segments
+        ]
+    return PredictResponse(
+        model=name,
+        provider=loaded.provider,
+        tags=_ranked(loaded.tags, result.probabilities, k),
+        duration_s=result.duration_s,
+        sample_rate=loaded.sample_rate,
+        chunk_s=loaded.chunk_samples / loaded.sample_rate,
+        n_chunks=result.n_chunks,
+        timings=Timings(
+            decode_ms=round(result.decode_ms, 3),
+            inference_ms=round(result.inference_ms, 3),
+            total_ms=round(result.total_ms, 3),
+        ),
+        segments=segs,
+    )

@@ -1,0 +1,214 @@
+"""Pydantic response models (the OpenAPI schema and its examples come from here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EXAMPLE_TAGS = [
+    {"tag": "guitar", "probability": 0.913},
+    {"tag": "slow", "probability": 0.642},
+    {"tag": "classical", "probability": 0.211},
+]
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a message saying what was wrong, plus extra fields where useful."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: str = Field(examples=["unknown model 'nope'; available models: cnn1d, cnn2d_gru"])
+
+
+class TagProbability(BaseModel):
+    tag: str = Field(description="Tag name (MTAT vocabulary).")
+    probability: float = Field(ge=0, le=1, description="Sigmoid probability of the tag.")
+
+
+class Timings(BaseModel):
+    decode_ms: float = Field(description="Decode, mix to mono and resample to 16 kHz.")
+    inference_ms: float = Field(description="onnxruntime over all chunks.")
+    total_ms: float = Field(description="Decode + chunking + inference + aggregation.")
+
+
+class SegmentPrediction(BaseModel):
+    start_s: float = Field(description="Segment start in seconds.")
+    end_s: float = Field(description="Segment end in seconds (clip end for the last one).")
+    probabilities: dict[str, float] = Field(
+        description="Probability of every tag for this segment, in the model's tag order."
+    )
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "cnn2d_gru",
+                    "provider": "CUDAExecutionProvider",
+                    "tags": EXAMPLE_TAGS,
+                    "duration_s": 29.124,
+                    "sample_rate": 16000,
+                    "chunk_s": 3.69,
+                    "n_chunks": 16,
+                    "timings": {"decode_ms": 41.2, "inference_ms": 8.7, "total_ms": 50.6},
+                    "segments": [
+                        {
+                            "start_s": 0.0,
+                            "end_s": 3.69,
+                            "probabilities": {"guitar": 0.93, "classical": 0.18},
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    model: str = Field(description="Model that tagged the clip.")
+    provider: str = Field(description="onnxruntime execution provider it ran on.")
+    tags: list[TagProbability] = Field(description="Top-k tags, highest probability first.")
+    duration_s: float = Field(description="Audio duration in seconds.")
+    sample_rate: int = Field(description="Rate the audio was resampled to (the model's).")
+    chunk_s: float = Field(description="Length of one model input chunk in seconds.")
+    n_chunks: int = Field(description="Evenly spaced chunks averaged for the clip prediction.")
+    timings: Timings
+    segments: list[SegmentPrediction] | None = Field(
+        None, description="Per-segment probabilities (only with segments=true)."
+    )
+
+
+class TagScores(BaseModel):
+    roc_auc: float | None = None
+    pr_auc: float | None = None
+
+
+class ModelSummary(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    architecture: str | None = None
+    trained_on: str | None = None
+    parameters: int | None = None
+    tags: list[str]
+    chunk_samples: int
+    sample_rate: int
+    per_tag: dict[str, TagScores] = Field(description="Test ROC-AUC and PR-AUC per tag.")
+    macro: TagScores = Field(description="Macro averages over the tags.")
+    evaluated: bool = Field(description="Whether the card has an evaluation block.")
+    default: bool = Field(description="Whether requests without ?model= use this model.")
+    loaded: bool
+    provider: str | None = Field(None, description="Execution provider in use when loaded.")
+    fallback: bool = Field(False, description="CUDA was asked for but the model runs on CPU.")
+    fallback_reason: str | None = None
+
+
+class ModelsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "default_model": "cnn2d_gru",
+                    "providers_requested": "auto",
+                    "available_providers": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+                    "models": [
+                        {
+                            "name": "cnn2d_gru",
+                            "architecture": "cnn2d_gru",
+                            "trained_on": "mtat",
+                            "parameters": 412938,
+                            "tags": ["guitar", "classical"],
+                            "chunk_samples": 59049,
+                            "sample_rate": 16000,
+                            "per_tag": {
+                                "guitar": {"roc_auc": 0.91, "pr_auc": 0.66},
+                                "classical": {"roc_auc": 0.95, "pr_auc": 0.81},
+                            },
+                            "macro": {"roc_auc": 0.93, "pr_auc": 0.735},
+                            "evaluated": True,
+                            "default": True,
+                            "loaded": True,
+                            "provider": "CPUExecutionProvider",
+                            "fallback": True,
+                            "fallback_reason": "onnxruntime could not create the "
+                            "CUDAExecutionProvider ... and runs on CPUExecutionProvider",
+                        }
+                    ],
+                    "invalid": {},
+                }
+            ]
+        }
+    )
+
+    default_model: str | None
+    providers_requested: str
+    available_providers: list[str]
+    models: list[ModelSummary]
+    invalid: dict[str, str] = Field(
+        default_factory=dict, description="Model folders whose card cannot be used, with why."
+    )
+
+
+class EvaluationEntry(BaseModel):
+    name: str
+    trained_on: str | None = None
+    evaluation: dict[str, Any] | None = Field(
+        description="The card's evaluation block (evaluation.json), or null if never evaluated."
+    )
+
+
+class MetricsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "models": [
+                        {
+                            "name": "cnn1d",
+                            "trained_on": "synthetic",
+                            "evaluation": {
+                                "split": "test",
+                                "thresholds_from": "valid",
+                                "results": {
+                                    "n_clips": 120,
+                                    "macro": {"roc_auc": 0.88, "pr_auc": 0.61},
+                                    "per_tag": {"guitar": {"roc_auc": 0.9, "pr_auc": 0.7}},
+                                },
+                            },
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+    models: list[EvaluationEntry]
+
+
+class HealthResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    status: str
+
+
+class ReadyResponse(BaseModel):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "model": "cnn2d_gru",
+                    "providers_requested": "auto",
+                    "provider": "CPUExecutionProvider",
+                    "fallback": True,
+                    "fallback_reason": "onnxruntime could not create the CUDAExecutionProvider"
+                    " ... and runs on CPUExecutionProvider",
+                }
+            ]
+        },
+    )
+    status: str
+    model: str
+    providers_requested: str
+    provider: str
+    fallback: bool
+    fallback_reason: str | None = None

@@ -1,0 +1,40 @@
+"""Per-app service state (no module globals): stored on ``app.state.service``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from app.config import Settings
+from app.errors import ServiceError
+from app.observability import ServiceMetrics
+from app.registry import ModelRegistry
+from app.tagger import Tagger
+
+
+class NotReadyError(ServiceError):
+    """The default model is not loaded and warmed up yet (503)."""
+
+    status_code = 503
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    registry: ModelRegistry
+    tagger: Tagger
+    metrics: ServiceMetrics
+    default_model: str | None = None
+    ready: bool = False
+
+    def require_ready(self) -> str:
+        """The default model's name, or 503 while start-up has not finished."""
+        if not self.ready or self.default_model is None:
+            raise NotReadyError("the service is starting: the default model is not loaded yet")
+        return self.default_model
+
+
+def get_state(request: Request) -> ServiceState:
+    """FastAPI dependency: the state of the app serving this request."""
+    return request.app.state.service

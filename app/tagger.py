@@ -1,0 +1,233 @@
+"""The tagging pipeline: decode -> chunk -> run -> aggregate.
+
+* decode: libsndfile via :func:`training.audio.decode` (mix to mono, soxr resample to the model's
+  rate, 16 kHz), with the duration limit checked on the header first and enforced while decoding.
+* chunk: the clip-level prediction uses ``eval_chunks`` evenly spaced chunks
+  (:func:`training.audio.chunk_starts`, Won et al. 2020 evaluation); segments use
+  :func:`training.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
+  least ``min_duration_s``) are zero-padded, as in training's evaluation.
+* run: :meth:`Tagger.run` sends ``(N, chunk_samples)`` to onnxruntime in runs of ``max_batch``
+  in a worker thread. It is the one place a cross-request dynamic-batching engine plugs in.
+* aggregate: the clip probability is the mean of its chunks' probabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+import anyio.to_thread
+import numpy as np
+
+from app.config import Settings
+from app.errors import (
+    AudioTooShortError,
+    EmptyUploadError,
+    PayloadTooLargeError,
+    UnsupportedAudioError,
+)
+from app.observability import ServiceMetrics
+from app.registry import LoadedModel, ModelRegistry
+from training.audio import (
+    AudioDecodeError,
+    AudioTooLongError,
+    chunk_starts,
+    decode,
+    hop_starts,
+    probe,
+    take_chunks,
+)
+
+log = logging.getLogger("app")
+
+MAX_SOURCE_SAMPLE_RATE = 384_000
+"""Highest sample rate accepted in an upload (decoding holds the mono source-rate signal)."""
+
+_BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
+
+
+def _clean(message: str) -> str:
+    return _BYTESIO.sub("upload", message)
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """Mono float32 audio at the model's rate, with what the header said about the source."""
+
+    wave: np.ndarray  # (n_samples,) float32
+    sample_rate: int
+    source_format: str
+    source_sample_rate: int
+    source_channels: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.wave) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Chunk start offsets (samples) for the clip average and, optionally, for segments."""
+
+    clip_starts: np.ndarray  # (n_clip,) int64
+    segment_starts: np.ndarray | None  # (n_segments,) int64
+    chunk_samples: int
+
+    def all_starts(self) -> np.ndarray:
+        if self.segment_starts is None:
+            return self.clip_starts
+        return np.concatenate([self.clip_starts, self.segment_starts])
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_s: float
+    end_s: float
+    probabilities: np.ndarray  # (K,)
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """What :meth:`Tagger.tag` returns; the router turns it into the response schema."""
+
+    model: LoadedModel
+    probabilities: np.ndarray  # (K,) clip-level, the model's tag order
+    segments: list[Segment] | None
+    duration_s: float
+    n_chunks: int
+    decode_ms: float
+    inference_ms: float
+    total_ms: float
+
+
+class Tagger:
+    """Decode -> chunk -> run -> aggregate, for one uploaded file."""
+
+    def __init__(
+        self, settings: Settings, registry: ModelRegistry, metrics: ServiceMetrics | None = None
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.metrics = metrics
+
+    # -- decode ------------------------------------------------------------------------------
+    def decode(self, data: bytes, sample_rate: int) -> DecodedAudio:
+        """Bytes of an upload -> mono audio at ``sample_rate`` (CPU-bound: call from a thread)."""
+        limit = self.settings.max_duration_s
+        if not data:
+            raise EmptyUploadError("the uploaded file is empty (0 bytes)")
+        try:
+            info = probe(data)
+        except AudioDecodeError as exc:
+            raise UnsupportedAudioError(
+                f"the upload is not decodable audio (MP3, WAV, FLAC or OGG): {_clean(str(exc))}"
+            ) from exc
+        if not 0 < info.samplerate <= MAX_SOURCE_SAMPLE_RATE:
+            raise UnsupportedAudioError(
+                f"unsupported sample rate {info.samplerate} Hz "
+                f"(accepted: 1 to {MAX_SOURCE_SAMPLE_RATE} Hz)"
+            )
+        if info.duration > limit:
+            raise PayloadTooLargeError(
+                f"audio lasts {info.duration:.1f} s, more than the limit of {limit:.1f} s",
+                duration_s=round(info.duration, 3),
+                max_duration_s=limit,
+            )
+        try:
+            wave = decode(data, target_sr=sample_rate, max_seconds=limit)
+        except AudioTooLongError as exc:
+            raise PayloadTooLargeError(
+                f"audio lasts more than the limit of {limit:.1f} s (stopped decoding at "
+                f"{exc.duration:.1f} s)",
+                max_duration_s=limit,
+            ) from exc
+        except AudioDecodeError as exc:
+            raise UnsupportedAudioError(
+                f"the upload could not be decoded: {_clean(str(exc))}"
+            ) from exc
+        except Exception as exc:  # anything else libsndfile/soxr raise is still the upload's fault
+            log.warning("decoding an upload failed unexpectedly", exc_info=True)
+            raise UnsupportedAudioError(
+                f"the upload could not be decoded ({type(exc).__name__})"
+            ) from exc
+        audio = DecodedAudio(wave, sample_rate, info.format, info.samplerate, info.channels)
+        if len(wave) == 0:
+            raise EmptyUploadError("the upload contains no audio samples")
+        if audio.duration_s < self.settings.min_duration_s:
+            raise AudioTooShortError(
+                f"audio lasts {audio.duration_s:.3f} s, less than the minimum of "
+                f"{self.settings.min_duration_s:g} s needed to tag it",
+                duration_s=round(audio.duration_s, 3),
+                min_duration_s=self.settings.min_duration_s,
+            )
+        return audio
+
+    # -- chunk -------------------------------------------------------------------------------
+    def chunk(self, n_samples: int, model: LoadedModel, segments: bool) -> ChunkPlan:
+        """Start offsets: ``eval_chunks`` evenly spaced for the clip, a hop grid for segments."""
+        length = model.chunk_samples
+        clip = chunk_starts(n_samples, length, self.settings.eval_chunks)
+        seg = None
+        if segments:
+            hop = round(self.settings.chunk_hop_s * model.sample_rate) or length
+            seg = hop_starts(n_samples, length, max(hop, 1))
+        return ChunkPlan(clip, seg, length)
+
+    # -- run ---------------------------------------------------------------------------------
+    async def run(self, model: LoadedModel, chunks: np.ndarray) -> np.ndarray:
+        """``(N, L)`` -> ``(N, K)`` probabilities, in runs of ``max_batch``, off the event loop.
+
+        Replace this method to batch chunks across requests (the contract: same input, same
+        output, awaitable).
+        """
+        return await anyio.to_thread.run_sync(model.run_batched, chunks, self.settings.max_batch)
+
+    # -- aggregate ---------------------------------------------------------------------------
+    @staticmethod
+    def aggregate(
+        plan: ChunkPlan, probs: np.ndarray, n_samples: int, sample_rate: int
+    ) -> tuple[np.ndarray, list[Segment] | None]:
+        """Clip probability = mean over the clip's chunks; segments keep their own rows."""
+        n_clip = len(plan.clip_starts)
+        clip = probs[:n_clip].mean(axis=0)
+        if plan.segment_starts is None:
+            return clip, None
+        segments = [
+            Segment(
+                start_s=int(s) / sample_rate,
+                end_s=min(int(s) + plan.chunk_samples, n_samples) / sample_rate,
+                probabilities=row,
+            )
+            for s, row in zip(plan.segment_starts, probs[n_clip:], strict=True)
+        ]
+        return clip, segments
+
+    # -- the whole pipeline ------------------------------------------------------------------
+    async def load(self, name: str) -> LoadedModel:
+        """The named model, loaded in a worker thread on first use."""
+        return await anyio.to_thread.run_sync(self.registry.get, name)
+
+    async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
+        t0 = time.perf_counter()
+        audio = await anyio.to_thread.run_sync(self.decode, data, model.sample_rate)
+        t1 = time.perf_counter()
+        plan = self.chunk(len(audio.wave), model, segments)
+        chunks = take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples)  # (N, L)
+        probs = await self.run(model, chunks)
+        t2 = time.perf_counter()
+        clip, segs = self.aggregate(plan, probs, len(audio.wave), audio.sample_rate)
+        t3 = time.perf_counter()
+        if self.metrics is not None:
+            self.metrics.observe_tagging(model, t1 - t0, t2 - t1, len(chunks), audio.duration_s)
+        return TagResult(
+            model=model,
+            probabilities=clip,
+            segments=segs,
+            duration_s=audio.duration_s,
+            n_chunks=len(plan.clip_starts),
+            decode_ms=(t1 - t0) * 1000,
+            inference_ms=(t2 - t1) * 1000,
+            total_ms=(t3 - t0) * 1000,
+        )

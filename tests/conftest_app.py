@@ -1,0 +1,180 @@
+"""Builders shared by the service tests (tests/test_app_*.py): real ONNX models, cards, audio.
+
+Not a conftest that pytest loads by itself: the test modules import these helpers and wrap them
+in their own fixtures.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import soundfile as sf
+from onnx import TensorProto, helper, numpy_helper
+
+from training.audio import encode_mp3
+from training.constants import SAMPLE_RATE, TOP10_TAGS
+
+DATA = Path(__file__).resolve().parent / "data"
+MTAT_CLIP = DATA / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
+JAMENDO_44K_STEREO = DATA / "jamendo_948_44k_stereo.mp3"
+
+METRIC_KEYS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "precision_tuned",
+    "recall_tuned",
+    "f1_tuned",
+    "accuracy_tuned",
+)
+
+
+def feature_model(chunk_samples: int, n_tags: int = 10, seed: int = 0) -> onnx.ModelProto:
+    """A small deterministic tagger graph: (batch, L) -> (batch, K) probabilities.
+
+    Features per chunk: mean |x|, mean x^2 and mean |x[t+1] - x[t]| (loudness, energy and a
+    crude brightness); a linear layer and a sigmoid map them to K probabilities, so different
+    audio (and different chunks) give different outputs.
+    """
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(0.0, 8.0, size=(3, n_tags)).astype(np.float32)
+    bias = rng.normal(0.0, 0.5, size=(n_tags,)).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(weights, "w"),
+        numpy_helper.from_array(bias, "b"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"),
+        numpy_helper.from_array(np.array([chunk_samples], dtype=np.int64), "end"),
+        numpy_helper.from_array(np.array([chunk_samples - 1], dtype=np.int64), "end_1"),
+    ]
+    nodes = [
+        helper.make_node("Abs", ["waveform"], ["abs"]),
+        helper.make_node("ReduceMean", ["abs", "axis1"], ["f_abs"], keepdims=1),
+        helper.make_node("Mul", ["waveform", "waveform"], ["sq"]),
+        helper.make_node("ReduceMean", ["sq", "axis1"], ["f_sq"], keepdims=1),
+        helper.make_node("Slice", ["waveform", "one", "end", "axis1"], ["x_next"]),
+        helper.make_node("Slice", ["waveform", "zero", "end_1", "axis1"], ["x_prev"]),
+        helper.make_node("Sub", ["x_next", "x_prev"], ["diff"]),
+        helper.make_node("Abs", ["diff"], ["abs_diff"]),
+        helper.make_node("ReduceMean", ["abs_diff", "axis1"], ["f_diff"], keepdims=1),
+        helper.make_node("Concat", ["f_abs", "f_sq", "f_diff"], ["features"], axis=1),
+        helper.make_node("MatMul", ["features", "w"], ["z"]),
+        helper.make_node("Add", ["z", "b"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "feature_tagger",
+        [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, ["batch", chunk_samples])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", n_tags])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model
+
+
+def evaluation_block(tags: list[str], macro_roc: float, seed: int = 0) -> dict:
+    """An ``evaluation.json`` in the contract's schema (training.evaluate.evaluate output)."""
+    rng = np.random.default_rng(seed)
+    per_tag = {}
+    for tag in tags:
+        metrics = {k: round(float(rng.uniform(0.3, 0.9)), 4) for k in METRIC_KEYS}
+        metrics.update(
+            positives=int(rng.integers(5, 50)),
+            roc_auc=round(float(np.clip(macro_roc + rng.normal(0, 0.03), 0, 1)), 4),
+            pr_auc=round(float(rng.uniform(0.3, 0.8)), 4),
+            threshold=0.4,
+        )
+        per_tag[tag] = metrics
+    macro = {k: float(np.mean([m[k] for m in per_tag.values()])) for k in METRIC_KEYS}
+    macro.update(roc_auc=macro_roc, pr_auc=float(np.mean([m["pr_auc"] for m in per_tag.values()])))
+    return {
+        "split": "test",
+        "thresholds_from": "valid",
+        "dataset": {"name": "synthetic", "n_clips": 64},
+        "results": {
+            "n_clips": 64,
+            "tags": tags,
+            "per_tag": per_tag,
+            "macro": macro,
+            "micro": {
+                k: 0.7 for k in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1")
+            },
+            "baseline_all_negative": {"accuracy": 0.9, "precision": 0.0, "recall": 0.0, "f1": 0.0},
+        },
+    }
+
+
+def write_model(
+    models_dir: Path,
+    name: str,
+    chunk_samples: int,
+    macro_roc: float | None,
+    seed: int = 0,
+    tags: tuple[str, ...] = TOP10_TAGS,
+) -> Path:
+    """``models_dir/name/{model.onnx, card.json}`` as the exporter writes them."""
+    folder = models_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(feature_model(chunk_samples, len(tags), seed), folder / "model.onnx")
+    card = {
+        "name": name,
+        "architecture": "feature_linear",
+        "model_config": {"width": 1.0},
+        "tags": list(tags),
+        "sample_rate": SAMPLE_RATE,
+        "chunk_samples": chunk_samples,
+        "eval_chunks": 16,
+        "parameters": 3 * len(tags) + len(tags),
+        "opset": 18,
+        "input_name": "waveform",
+        "output_name": "probabilities",
+        "trained_on": "synthetic",
+        "dataset": {"name": "synthetic", "clips": 64},
+        "training": {"epochs": 1, "best_epoch": 1, "train_seconds": 0.1},
+        "created": "2026-11-25T00:00:00Z",
+        "code_version": "test",
+        "export_check": {"max_abs_diff": 0.0, "tolerance": 1e-4, "onnx_checker": True},
+        "evaluation": None if macro_roc is None else evaluation_block(list(tags), macro_roc, seed),
+    }
+    (folder / "card.json").write_text(json.dumps(card, indent=1))
+    return folder
+
+
+def make_models_dir(root: Path) -> Path:
+    """Three models: ``beta`` (best macro ROC-AUC, 1.5 s chunks), ``alpha``, ``gamma`` (no eval)."""
+    write_model(root, "alpha", 16_000, 0.80, seed=1)
+    write_model(root, "beta", 24_000, 0.90, seed=2)
+    write_model(root, "gamma", 8_000, None, seed=3)
+    return root
+
+
+def tone(seconds: float, sr: int = SAMPLE_RATE, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A test signal whose loudness and brightness change over time: (n,) or (n, channels)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * sr))) / sr
+    freq = 220.0 + 660.0 * (t / max(seconds, 1e-9))  # a rising sweep
+    env = 0.2 + 0.15 * np.sin(2 * np.pi * 0.3 * t)
+    x = env * np.sin(2 * np.pi * np.cumsum(freq) / sr) + 0.02 * rng.normal(size=t.shape)
+    x = x.astype(np.float32)
+    if channels == 1:
+        return x
+    return np.stack([x * (1.0 - 0.3 * c) for c in range(channels)], axis=1)
+
+
+def audio_bytes(x: np.ndarray, sr: int, fmt: str, subtype: str | None = None) -> bytes:
+    """Encode with libsndfile: fmt in WAV, FLAC, OGG, MP3."""
+    buf = io.BytesIO()
+    if fmt == "MP3":
+        encode_mp3(x, buf, sr)
+    else:
+        sf.write(buf, x, sr, format=fmt, subtype=subtype)
+    return buf.getvalue()
