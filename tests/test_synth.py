@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -181,3 +182,13 @@ def test_techno_is_noisier_than_classical() -> None:
     techno = [_flatness(render_clip(("techno", "electronic"), 6, s, 0, 6.0)) for s in range(4)]
     classical = [_flatness(render_clip(("classical", "strings"), 6, s, 0, 6.0)) for s in range(4)]
     assert min(techno) > 3 * max(classical), (techno, classical)
+
+
+def test_root_is_marked_synthetic(synth_root, tmp_path: Path) -> None:
+    from training.mtat import SYNTHETIC_MARKER, dataset_kind
+
+    root, _ = synth_root
+    info = json.loads((root / SYNTHETIC_MARKER).read_text())
+    assert info["synthetic"] is True and info["generator"] == "training.synth"
+    assert dataset_kind(root) == "synthetic"
+    assert dataset_kind(tmp_path) == "mtat"

@@ -310,3 +310,19 @@ def write_annotations(
         w.writerow(["clip_id", *tag_columns, "mp3_path"])
         for cid, row, p in zip(clip_ids, labels, mp3_paths, strict=True):
             w.writerow([int(cid), *(int(v) for v in row), p])
+
+
+SYNTHETIC_MARKER = "SYNTHETIC.json"
+"""File written by ``training.synth`` at the root of a synthetic MTAT (never present in MTAT)."""
+
+
+def write_synthetic_marker(root: str | Path, info: dict) -> None:
+    """Mark ``root`` as a synthetic MTAT (with the generator's settings)."""
+    import json
+
+    (Path(root) / SYNTHETIC_MARKER).write_text(json.dumps({"synthetic": True, **info}, indent=2))
+
+
+def dataset_kind(root: str | Path) -> str:
+    """``"synthetic"`` for a root written by ``training.synth``, else ``"mtat"``."""
+    return "synthetic" if (Path(root) / SYNTHETIC_MARKER).is_file() else "mtat"

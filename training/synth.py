@@ -47,7 +47,7 @@ from scipy import signal
 
 from training.audio import encode_mp3
 from training.constants import MTAT_FOLDERS, SAMPLE_RATE, TOP10_TAGS, data_file, mtat_tag_columns
-from training.mtat import ANNOTATIONS_FILE, write_annotations
+from training.mtat import ANNOTATIONS_FILE, write_annotations, write_synthetic_marker
 
 log = logging.getLogger(__name__)
 
@@ -1282,6 +1282,18 @@ def synthesize(
         [c.mp3_path for c in plan.clips],
         columns,
         labels,
+    )
+    # A marker so every later stage (prepare, export, model cards, the study) can say plainly
+    # that its figures come from synthetic data. Real MTAT roots have no such file.
+    write_synthetic_marker(
+        out_dir,
+        {
+            "generator": "training.synth",
+            "clips": len(plan.clips),
+            "seed": seed,
+            "seconds": seconds,
+            "label_drop": cfg.label_drop,
+        },
     )
     y, z = plan.label_matrix(), plan.label_matrix(latent=True)
     return SynthSummary(
