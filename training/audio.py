@@ -74,7 +74,7 @@ def decode(
     source: Source,
     target_sr: int = SAMPLE_RATE,
     max_seconds: float | None = None,
-    block_seconds: float = 10.0,
+    block_seconds: float = 60.0,
 ) -> np.ndarray:
     """Decode any libsndfile-readable audio to mono float32 at ``target_sr``.
 
@@ -92,6 +92,9 @@ def decode(
         limit_frames = None if max_seconds is None else int(max_seconds * sr) + 1
         # Resample block by block so memory holds only the 16 kHz result, never the source rate.
         stream = None if sr == target_sr else soxr.ResampleStream(sr, target_sr, 1, "float32", "HQ")
+        # 60-s blocks: a whole MTAT clip is read in one call (libmpg123 prints spurious
+        # "part2_3_length" errors when a read stops mid-stream), while a long upload still
+        # costs at most one block at the source rate (60 s of 48 kHz stereo = 23 MB).
         blocksize = max(int(block_seconds * sr), 1024)
         blocks: list[np.ndarray] = []
         total = 0
