@@ -44,10 +44,10 @@ format: $(STAMP)
 
 # Synthetic MTAT -> cache -> quick benchmark of all eight models -> ONNX export into models/.
 demo: $(STAMP)
-	$(PY) -m training synth --out $(DEMO)/mtat --clips 640 --seed 0
+	$(PY) -m training synth --out $(DEMO)/mtat --clips 800 --seed 0
 	$(PY) -m training prepare --mtat-root $(DEMO)/mtat --cache $(DEMO)/cache
 	$(PY) -m training benchmark --mtat-root $(DEMO)/mtat --cache $(DEMO)/cache --out $(DEMO)/bench --quick
-	$(PY) -m training export --checkpoints $(DEMO)/bench/checkpoints --out models
+	$(PY) -m training export --checkpoints $(DEMO)/bench/checkpoints --out models --cache $(DEMO)/cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -38,6 +38,7 @@ import numpy as np
 
 from training.constants import EVAL_CHUNKS, SAMPLE_RATE, data_file
 from training.descriptors import DESCRIPTOR_NAMES, DESCRIPTOR_UNITS, SCALAR_DESCRIPTORS
+from training.mtat import SYNTHETIC_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ ATTRIBUTION = (
     "the case of music tagging*, ISMIR), licensed CC BY-NC-SA 3.0; the top-10 label table comes "
     "via Robak132/LabelThisSongForMe (see `training/data/SOURCES.md`)."
 )
-SYNTH_MARKERS = ("synth.json", "synth_config.json", "SYNTHETIC.md", "SYNTHETIC", "synth_info.json")
+SYNTH_MARKERS = (SYNTHETIC_MARKER,)
 """Files whose presence in an MTAT root marks it as synthetic (written by ``training.synth``)."""
 
 
