@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -33,7 +34,7 @@ class Settings(BaseSettings):
     )
     cuda_device_id: int = Field(0, ge=0, description="GPU index for the CUDA provider.")
     intra_op_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads (0 = onnxruntime's default)."
+        0, ge=0, description="onnxruntime intra-op threads (0 = the cores this process may use)."
     )
     max_upload_mb: float = Field(
         20.0, gt=0, description="Largest request body in MiB (413 past it, before reading all)."
@@ -56,7 +57,41 @@ class Settings(BaseSettings):
     eval_chunks: int = Field(
         16, ge=1, description="Evenly spaced chunks averaged per clip (Won et al. 2020)."
     )
-    max_batch: int = Field(16, ge=1, description="Chunks per onnxruntime run.")
+    max_batch: int = Field(
+        16, ge=1, description="Most chunks per onnxruntime run (chunks of several requests)."
+    )
+    batch_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        description="Longest wait for more chunks before a run that is not full; only while "
+        "other admitted requests are still decoding (a lone request never waits).",
+    )
+    max_queue: int = Field(
+        512,
+        ge=1,
+        description="Chunks a model's inference queue holds (reserved by requests decoding + "
+        "waiting for a run); past it /predict answers 503 with Retry-After.",
+    )
+    decode_concurrency: int = Field(
+        0, ge=0, description="Uploads decoded at the same time (0 = the usable cores)."
+    )
+    batch_buckets: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Pad each batch to a power of two (<= max_batch) so the session sees few "
+        "shapes: auto = on for CUDA (cuDNN algorithm per shape), off for CPU.",
+    )
+    switch_interval_ms: float = Field(
+        1.0,
+        ge=0,
+        description="Python's GIL switch interval set at start-up (0 = keep Python's 5 ms). "
+        "Short: the batcher and decode threads get the GIL back soon after onnxruntime or "
+        "libsndfile release it, instead of waiting up to 5 ms behind the event loop.",
+    )
+    ort_spinning: bool = Field(
+        False,
+        description="Let onnxruntime's intra-op threads spin between runs (lower latency, but "
+        "they burn cores that decoding needs).",
+    )
     log_level: str = Field("INFO", description="Log level of the 'app' logger.")
 
     @field_validator("log_level")
@@ -66,6 +101,22 @@ class Settings(BaseSettings):
         if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @property
+    def cores(self) -> int:
+        """CPU cores this process may run on (affinity-aware)."""
+        try:
+            return max(len(os.sched_getaffinity(0)), 1)
+        except AttributeError:  # not on Linux
+            return max(os.cpu_count() or 1, 1)
+
+    @property
+    def intra_op(self) -> int:
+        return self.intra_op_threads or self.cores
+
+    @property
+    def decoders(self) -> int:
+        return self.decode_concurrency or self.cores
 
     @property
     def max_upload_bytes(self) -> int:

@@ -22,6 +22,7 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers: dict[str, str] = {}  # extra response headers (e.g. Retry-After)
 
     def body(self) -> dict[str, Any]:
         return {"detail": self.detail, **self.extra}
@@ -89,7 +90,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status_code, exc.detail)
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

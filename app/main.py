@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -52,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("starting: models_dir=%s providers=%s", registry.models_dir, settings.providers)
+        if settings.switch_interval_ms:
+            # Interpreter-wide on purpose: this process exists to serve this app.
+            sys.setswitchinterval(settings.switch_interval_ms / 1000)
         try:
             name = registry.choose_default()
             model = await anyio.to_thread.run_sync(registry.get, name)
@@ -62,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.error("refusing to start: %s", exc.detail)
             raise RuntimeError(f"refusing to start: {exc.detail}") from exc
         service_metrics.observe_loaded(model)
+        state.tagger.start()
+        state.tagger.batcher(model)  # the default model's inference thread starts now
         state.default_model = name
         state.ready = True
         log.info("ready: default model %s on %s", name, model.provider)
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             state.ready = False
+            await anyio.to_thread.run_sync(state.tagger.close)
 
     app = FastAPI(
         title="MTAT music tagger",

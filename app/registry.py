@@ -8,9 +8,11 @@ encoded variants are simply unknown models.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.batching import bucket_sizes
 from app.config import Settings
 from app.errors import ModelLoadError, UnknownModelError
 
@@ -33,15 +36,34 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 CUDA_PROVIDER_OPTIONS: dict[str, str] = {
-    # Requests send 1..max_batch chunks of a fixed length, so input shapes vary only in the
-    # batch dimension. EXHAUSTIVE would benchmark every conv algorithm again for each new batch
-    # size, i.e. a latency spike on live requests; HEURISTIC picks near-best algorithms from
-    # cuDNN's heuristics with no benchmarking, so the first request of each size is not slow.
-    "cudnn_conv_algo_search": "HEURISTIC",
+    # Chunks have a fixed length and, with batch buckets (the default on CUDA), batches are
+    # padded to 1, 2, 4, ... max_batch rows: only log2(max_batch) + 1 input shapes ever reach the
+    # session and warm-up runs each of them once. EXHAUSTIVE benchmarks the conv algorithms once
+    # per shape, i.e. only during warm-up, and then uses the fastest one on every request.
+    # Without buckets (TAGGER_BATCH_BUCKETS=off) any size 1..max_batch can appear on live
+    # requests, so HEURISTIC is used instead (see ModelRegistry.cuda_options).
+    "cudnn_conv_algo_search": "EXHAUSTIVE",
     "do_copy_in_default_stream": "1",
     # Grow the arena by what is asked, not by powers of two: batches are small and bounded.
     "arena_extend_strategy": "kSameAsRequested",
 }
+
+
+def cuda_driver_problem() -> str | None:
+    """Why the CUDA provider cannot work on this host (no NVIDIA driver), or None.
+
+    onnxruntime-gpu only finds out by loading its CUDA provider, which first maps the CUDA and
+    cuDNN libraries of the nvidia wheels (~250 MB of RSS that stays for the life of the process)
+    and then fails on the missing driver. ``libcuda.so.1`` is the driver's library: without it
+    no CUDA program can run, so the service skips the attempt.
+    """
+    if sys.platform != "linux":
+        return None  # let onnxruntime decide elsewhere
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError as exc:
+        return f"no NVIDIA driver on this host ({exc})"
+    return None
 
 
 class ProviderUnavailableError(RuntimeError):
@@ -101,6 +123,7 @@ class LoadedModel:
     fallback_reason: str | None
     load_ms: float
     warmup_ms: float = 0.0
+    bucket: bool = False  # batches are padded to powers of two (see app.batching)
     runs: int = field(default=0, repr=False)
 
     @property
@@ -128,9 +151,11 @@ class LoadedModel:
         return np.concatenate(outs, axis=0)
 
     def warm_up(self, max_batch: int) -> None:
-        """Run the shapes requests will use (1 and ``max_batch`` chunks) and check the output."""
+        """Run the shapes requests will use and check the output: every bucket when batches
+        are bucketed (so cuDNN's algorithm search happens here), else 1 and ``max_batch``."""
         t0 = time.perf_counter()
-        for batch in sorted({1, max_batch}):
+        shapes = bucket_sizes(max_batch) if self.bucket else sorted({1, max_batch})
+        for batch in shapes:
             probs = self.run(np.zeros((batch, self.chunk_samples), dtype=np.float32))
             if probs.shape != (batch, len(self.tags)):
                 raise ModelLoadError(
@@ -228,11 +253,46 @@ class ModelRegistry:
                 self._loaded[name] = self._load(name)
         return self._loaded[name]
 
-    def _session_options(self) -> ort.SessionOptions:
+    def session_options(self, cuda: bool) -> ort.SessionOptions:
+        """Session options for serving (docs/API.md, "Performance").
+
+        One batcher thread runs one session at a time per model, so the parallelism is inside
+        the run: ``intra_op`` = the usable cores, sequential execution (inter-op = 1: the
+        graphs are chains of convolutions/RNNs with nothing to run side by side). Spinning is
+        off by default: between runs the intra-op threads would otherwise spin and take CPU
+        from the decoders. Full graph optimisation (fusions, layout).
+
+        Memory: on CPU the arena and memory patterns are off. With them, onnxruntime keeps the
+        activation buffers of the largest batch it has ever run, plus a pattern per batch size
+        (measured for SampleCNN, 16 x 59049 samples: 420 MB kept after one batch of 16, 825 MB
+        after batches 1..16; without them 146 MB between runs and a 463 MB peak, at the same
+        speed within noise). Large buffers then come from mmap and go back to the OS after each
+        run, so RSS stays flat. On CUDA the device memory has its own arena
+        (``arena_extend_strategy``) and patterns pay off: batch buckets mean few shapes.
+        """
+        s = self.settings
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.settings.intra_op_threads:
-            options.intra_op_num_threads = self.settings.intra_op_threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = s.intra_op
+        options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = cuda
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if s.ort_spinning else "0"
+        )
+        return options
+
+    def buckets(self, provider: str) -> bool:
+        """Whether batches are padded to powers of two for a session on ``provider``."""
+        if self.settings.batch_buckets == "auto":
+            return provider == CUDA
+        return self.settings.batch_buckets == "on"
+
+    def cuda_options(self) -> dict[str, str]:
+        options = dict(CUDA_PROVIDER_OPTIONS, device_id=str(self.settings.cuda_device_id))
+        if self.settings.batch_buckets == "off":
+            options["cudnn_conv_algo_search"] = "HEURISTIC"
         return options
 
     def _preload_cuda(self) -> None:
@@ -260,15 +320,19 @@ class ModelRegistry:
         elif CUDA not in available:
             reason = f"this onnxruntime build has no {CUDA} (available: {', '.join(available)})"
             providers = [CPU]
+        elif (problem := cuda_driver_problem()) is not None:
+            reason = f"{CUDA} cannot run: {problem}"
+            providers = [CPU]
         else:
             self._preload_cuda()
-            options = dict(CUDA_PROVIDER_OPTIONS, device_id=str(self.settings.cuda_device_id))
-            providers = [(CUDA, options), CPU]
+            providers = [(CUDA, self.cuda_options()), CPU]
         if wanted == "cuda" and reason is not None:
             raise ProviderUnavailableError(f"providers=cuda but {reason}")
         try:
             session = ort.InferenceSession(
-                str(path), sess_options=self._session_options(), providers=providers
+                str(path),
+                sess_options=self.session_options(cuda=providers[0] != CPU),
+                providers=providers,
             )
         except Exception as exc:
             raise ModelLoadError(f"onnxruntime cannot load {path.parent.name!r}: {exc}") from exc
@@ -296,6 +360,7 @@ class ModelRegistry:
             fallback=reason is not None,
             fallback_reason=reason,
             load_ms=(time.perf_counter() - t0) * 1000,
+            bucket=self.buckets(provider),
         )
         model.warm_up(self.settings.max_batch)
         if reason is not None:

@@ -6,8 +6,14 @@
   (:func:`training.audio.chunk_starts`, Won et al. 2020 evaluation); segments use
   :func:`training.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
   least ``min_duration_s``) are zero-padded, as in training's evaluation.
-* run: :meth:`Tagger.run` sends ``(N, chunk_samples)`` to onnxruntime in runs of ``max_batch``
-  in a worker thread. It is the one place a cross-request dynamic-batching engine plugs in.
+* run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
+  Batcher`, whose inference thread runs chunks of concurrent requests together (at most
+  ``max_batch`` per onnxruntime run) and gives each request its own rows back.
+
+Admission and back-pressure: before decoding, a request reserves ``eval_chunks`` chunks in the
+model's bounded queue (503 + ``Retry-After`` when full); decoding runs in worker threads, at most
+``decode_concurrency`` at once (an anyio capacity limiter), so many concurrent uploads do not all
+hold decoded audio at the same time.
 * aggregate: the clip probability is the mean of its chunks' probabilities.
 """
 
@@ -15,12 +21,15 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 
+import anyio
 import anyio.to_thread
 import numpy as np
 
+from app.batching import Batcher, QueueFullError, Ticket
 from app.config import Settings
 from app.errors import (
     AudioTooShortError,
@@ -111,6 +120,51 @@ class Tagger:
         self.settings = settings
         self.registry = registry
         self.metrics = metrics
+        self._batchers: dict[str, Batcher] = {}
+        self._batchers_lock = threading.Lock()
+        self._decode_limiter: anyio.CapacityLimiter | None = None
+
+    # -- engine ------------------------------------------------------------------------------
+    def batcher(self, model: LoadedModel) -> Batcher:
+        """The model's batcher (one per loaded model, created with its thread on first use)."""
+        batcher = self._batchers.get(model.name)
+        if batcher is not None:
+            return batcher
+        with self._batchers_lock:
+            if model.name not in self._batchers:
+                s = self.settings
+                self._batchers[model.name] = Batcher(
+                    name=model.name,
+                    provider=model.provider,
+                    run=lambda x, m=model: m.run(x),  # looked up per run (patchable)
+                    n_outputs=len(model.tags),
+                    max_batch=s.max_batch,
+                    max_queue=s.max_queue,
+                    max_wait_s=s.batch_wait_ms / 1000,
+                    bucket=model.bucket,
+                    observer=self.metrics,
+                )
+            return self._batchers[model.name]
+
+    def batchers(self) -> dict[str, Batcher]:
+        return dict(self._batchers)
+
+    def start(self) -> None:
+        """Per event loop: a fresh decode limiter (anyio primitives belong to one loop)."""
+        self._decode_limiter = anyio.CapacityLimiter(self.settings.decoders)
+
+    def close(self) -> None:
+        """Stop every batcher thread after its queued work."""
+        with self._batchers_lock:
+            batchers, self._batchers = list(self._batchers.values()), {}
+        for batcher in batchers:
+            batcher.close()
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        if self._decode_limiter is None:
+            self.start()
+        assert self._decode_limiter is not None
+        return self._decode_limiter
 
     # -- decode ------------------------------------------------------------------------------
     def decode(self, data: bytes, sample_rate: int) -> DecodedAudio:
@@ -176,13 +230,17 @@ class Tagger:
         return ChunkPlan(clip, seg, length)
 
     # -- run ---------------------------------------------------------------------------------
-    async def run(self, model: LoadedModel, chunks: np.ndarray) -> np.ndarray:
-        """``(N, L)`` -> ``(N, K)`` probabilities, in runs of ``max_batch``, off the event loop.
+    async def run(
+        self, model: LoadedModel, chunks: np.ndarray, ticket: Ticket | None = None
+    ) -> np.ndarray:
+        """``(N, L)`` -> ``(N, K)`` probabilities through the model's batcher, off the event loop.
 
-        Replace this method to batch chunks across requests (the contract: same input, same
-        output, awaitable).
+        ``ticket`` is the queue reservation made before decoding (:meth:`tag`); without one the
+        chunks are admitted here (503 :class:`QueueFullError` when the queue is full).
         """
-        return await anyio.to_thread.run_sync(model.run_batched, chunks, self.settings.max_batch)
+        if ticket is None:
+            ticket = self.batcher(model).admit(len(chunks))
+        return await ticket.submit(chunks)
 
     # -- aggregate ---------------------------------------------------------------------------
     @staticmethod
@@ -210,24 +268,51 @@ class Tagger:
         return await anyio.to_thread.run_sync(self.registry.get, name)
 
     async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
+        """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`)."""
         t0 = time.perf_counter()
-        audio = await anyio.to_thread.run_sync(self.decode, data, model.sample_rate)
-        t1 = time.perf_counter()
-        plan = self.chunk(len(audio.wave), model, segments)
-        chunks = take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples)  # (N, L)
-        probs = await self.run(model, chunks)
+        try:
+            # Reserve queue room first: a full queue answers 503 before any decoding work.
+            ticket = self.batcher(model).admit(self.settings.eval_chunks)
+        except QueueFullError:
+            log.warning("model %s: inference queue full, answering 503", model.name)
+            raise
+        try:
+            async with self._limiter():  # at most decode_concurrency decodes at once
+                tq = time.perf_counter()
+                audio = await anyio.to_thread.run_sync(self.decode, data, model.sample_rate)
+            t1 = time.perf_counter()
+            plan = self.chunk(len(audio.wave), model, segments)
+            chunks = take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples)  # (N, L)
+            n_samples, sample_rate, duration_s = (
+                len(audio.wave),
+                audio.sample_rate,
+                audio.duration_s,
+            )
+            del audio  # only the chunks wait in the queue, not the whole decoded clip too
+            try:
+                probs = await self.run(model, chunks, ticket)
+            except QueueFullError:
+                raise
+            except Exception:
+                if self.metrics is not None:
+                    self.metrics.request_failure.labels(model.name, "error").inc()
+                raise
+        finally:
+            ticket.cancel()  # gives the reservation back if decoding failed; no-op once submitted
         t2 = time.perf_counter()
-        clip, segs = self.aggregate(plan, probs, len(audio.wave), audio.sample_rate)
+        clip, segs = self.aggregate(plan, probs, n_samples, sample_rate)
         t3 = time.perf_counter()
         if self.metrics is not None:
-            self.metrics.observe_tagging(model, t1 - t0, t2 - t1, len(chunks), audio.duration_s)
+            self.metrics.observe_tagging(
+                model, t1 - tq, t2 - t1, len(chunks), duration_s, decode_queue_s=tq - t0
+            )
         return TagResult(
             model=model,
             probabilities=clip,
             segments=segs,
-            duration_s=audio.duration_s,
+            duration_s=duration_s,
             n_chunks=len(plan.clip_starts),
-            decode_ms=(t1 - t0) * 1000,
+            decode_ms=(t1 - tq) * 1000,
             inference_ms=(t2 - t1) * 1000,
             total_ms=(t3 - t0) * 1000,
         )

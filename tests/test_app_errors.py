@@ -279,7 +279,7 @@ def test_unusable_models_are_503_and_listed(client: TestClient) -> None:
 def test_a_bug_is_a_generic_500(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = create_app(Settings(models_dir=models_dir, providers="cpu"))
 
-    async def broken_run(model, chunks):
+    async def broken_run(model, chunks, ticket=None):
         raise ZeroDivisionError("secret internal state")
 
     monkeypatch.setattr(app.state.service.tagger, "run", broken_run)

@@ -1,0 +1,377 @@
+"""Dynamic batching: chunks of concurrent requests share onnxruntime runs (one batcher per model).
+
+Each loaded model gets one :class:`Batcher` with one dedicated inference thread (``session.run``
+releases the GIL; onnxruntime's intra-op pool already uses every core, so a second concurrent run
+on CPU would only fight the first for the same cores). Requests go through three steps:
+
+1. :meth:`Batcher.admit` *before decoding*: reserves ``estimate`` chunks in the bounded queue
+   (``max_queue`` chunks: reserved by requests still decoding + submitted and not yet run). A
+   full queue raises :class:`QueueFullError` (503 + ``Retry-After``) so an overloaded service
+   answers at once instead of decoding and holding more uploads. A request is always admitted
+   into an empty queue, so any single valid request can be served whatever its size.
+2. :meth:`Ticket.submit` after decoding: the ``(N, L)`` chunks join the FIFO queue; the call
+   returns an awaitable of the ``(N, K)`` probabilities in the request's own row order.
+3. The inference thread takes up to ``max_batch`` rows from the head of the queue (a request
+   larger than a batch is split across runs; rows of several requests share a run), runs them,
+   and copies each request's rows back into that request's output array by its own offsets, so
+   results never mix between requests.
+
+Waiting policy: the thread runs as soon as it has work *unless* more chunks are known to be on
+their way, i.e. other admitted requests are still decoding; only then does it wait, at most
+``max_wait_s`` and only until the batch is full or no admitted request is still decoding. A lone
+request therefore never waits for the timer (``BatchRecord.waited_s == 0``). While a run is in
+flight, new submissions simply queue up and form the next batch.
+
+Batch buckets (CUDA): with ``bucket=True`` a batch of ``n`` rows is zero-padded to the next
+power of two (capped at ``max_batch``), so the session only ever sees ``log2(max_batch) + 1``
+input shapes, all run at warm-up; the padded rows' outputs are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.errors import ServiceError
+
+log = logging.getLogger("app")
+
+
+class QueueFullError(ServiceError):
+    """The model's inference queue is full (503 with a ``Retry-After`` header)."""
+
+    status_code = 503
+
+
+class BatcherClosedError(ServiceError):
+    """The service is shutting down (503)."""
+
+    status_code = 503
+
+
+def bucket_size(n: int, max_batch: int) -> int:
+    """The next power of two >= ``n``, capped at ``max_batch`` (``n <= max_batch``)."""
+    return min(1 << max(n - 1, 0).bit_length(), max_batch)
+
+
+def bucket_sizes(max_batch: int) -> list[int]:
+    """Every batch shape a bucketing batcher can run: 1, 2, 4, ... and ``max_batch``."""
+    return sorted({bucket_size(n, max_batch) for n in range(1, max_batch + 1)})
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """What one onnxruntime run did (kept for tests and debugging; the last 256 runs)."""
+
+    rows: int  # chunks of real requests in the run
+    padded_to: int  # the batch shape sent to the session (== rows unless bucketing)
+    requests: int  # distinct requests with rows in the run
+    waited_s: float  # time spent waiting for more requests before the run (0: ran at once)
+    run_s: float  # session.run wall time
+
+
+@dataclass(eq=False)
+class _Request:
+    chunks: np.ndarray  # (N, L) float32
+    out: np.ndarray  # (N, K) float32, filled row by row
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    submitted: float  # perf_counter at submit
+    scheduled: int = 0  # rows handed to a run so far
+    done: int = 0  # rows whose probabilities are in ``out``
+    failed: bool = False
+    cancelled: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.chunks)
+
+
+@dataclass
+class BatcherStats:
+    """Counters of one batcher (the Prometheus metrics carry the same facts)."""
+
+    runs: int = 0
+    rows: int = 0
+    rejected: int = 0
+    history: deque[BatchRecord] = field(default_factory=lambda: deque(maxlen=256))
+
+
+class BatchObserver:
+    """Hooks the batcher calls (from its thread); :class:`app.observability.ServiceMetrics`
+    provides a real one. The default does nothing."""
+
+    def queue_depth(self, model: str, chunks: int) -> None: ...
+
+    def queued(self, model: str, seconds: float) -> None: ...
+
+    def batch(self, model: str, provider: str, rows: int, run_s: float) -> None: ...
+
+    def rejected(self, model: str) -> None: ...
+
+
+class Ticket:
+    """An admitted request: a queue reservation until :meth:`submit` (or :meth:`cancel`)."""
+
+    def __init__(self, batcher: Batcher, estimate: int) -> None:
+        self._batcher = batcher
+        self.estimate = estimate
+        self._open = True
+
+    def submit(self, chunks: np.ndarray) -> asyncio.Future:
+        """Queue ``(N, L)`` chunks; the future resolves to their ``(N, K)`` probabilities."""
+        if not self._open:
+            raise RuntimeError("this ticket was already submitted or cancelled")
+        self._open = False
+        return self._batcher._submit(chunks, self.estimate)
+
+    def cancel(self) -> None:
+        """Give the reservation back (decoding failed); a no-op after :meth:`submit`."""
+        if self._open:
+            self._open = False
+            self._batcher._release(self.estimate)
+
+
+class Batcher:
+    """One model's inference queue and thread (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        provider: str,
+        run: Callable[[np.ndarray], np.ndarray],
+        n_outputs: int,
+        max_batch: int,
+        max_queue: int,
+        max_wait_s: float,
+        bucket: bool = False,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
+            raise ValueError("max_batch and max_queue must be >= 1 and max_wait_s >= 0")
+        self.name = name
+        self.provider = provider
+        self._run = run
+        self.n_outputs = n_outputs
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self.max_wait_s = max_wait_s
+        self.bucket = bucket
+        self.observer = observer or BatchObserver()
+        self.stats = BatcherStats()
+        self._cond = threading.Condition()
+        self._pending: deque[_Request] = deque()
+        self._queued = 0  # rows submitted and not yet handed to a run
+        self._reserved = 0  # chunks reserved by admitted requests still decoding
+        self._decoding = 0  # admitted requests still decoding (= more work on its way)
+        self._sec_per_row = 0.0  # EWMA of run time per row, for Retry-After
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
+        self._thread.start()
+
+    # -- admission ---------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Chunks counted against ``max_queue``: reserved (decoding) + queued (not yet run)."""
+        return self._queued + self._reserved
+
+    def retry_after_s(self) -> int:
+        """Whole seconds after which the queue has probably drained (at least 1)."""
+        per_row = self._sec_per_row or 0.05
+        return max(1, math.ceil(self.depth * per_row))
+
+    def _full(self, extra: int) -> bool:
+        # An empty queue always takes a request, so one large request is never refused forever.
+        return self.depth > 0 and self.depth + extra > self.max_queue
+
+    def _reject(self) -> QueueFullError:
+        self.stats.rejected += 1
+        self.observer.rejected(self.name)
+        retry = self.retry_after_s()
+        err = QueueFullError(
+            f"model {self.name!r} is busy: its inference queue holds {self.depth} chunks "
+            f"(limit {self.max_queue}); retry in about {retry} s",
+            queue_depth=self.depth,
+            max_queue=self.max_queue,
+            retry_after_s=retry,
+        )
+        err.headers = {"Retry-After": str(retry)}
+        return err
+
+    def admit(self, estimate: int) -> Ticket:
+        """Reserve ``estimate`` chunks for a request about to decode, or raise 503 when full."""
+        estimate = max(int(estimate), 1)
+        with self._cond:
+            if self._closed:
+                raise BatcherClosedError("the service is shutting down")
+            if self._full(estimate):
+                raise self._reject()
+            self._reserved += estimate
+            self._decoding += 1
+            self.observer.queue_depth(self.name, self.depth)
+        return Ticket(self, estimate)
+
+    def _release(self, estimate: int) -> None:
+        with self._cond:
+            self._reserved -= estimate
+            self._decoding -= 1
+            self.observer.queue_depth(self.name, self.depth)
+            self._cond.notify_all()  # a waiting batch need not wait for this one any more
+
+    def _submit(self, chunks: np.ndarray, estimate: int) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        chunks = np.ascontiguousarray(chunks, dtype=np.float32)
+        if chunks.ndim != 2 or len(chunks) == 0:
+            self._release(estimate)
+            raise ValueError(f"chunks must be (N >= 1, L), got {chunks.shape}")
+        request = _Request(
+            chunks=chunks,
+            out=np.empty((len(chunks), self.n_outputs), dtype=np.float32),
+            loop=loop,
+            future=loop.create_future(),
+            submitted=time.perf_counter(),
+        )
+        with self._cond:
+            self._reserved -= estimate
+            self._decoding -= 1
+            if self._closed:
+                self._cond.notify_all()
+                raise BatcherClosedError("the service is shutting down")
+            # More chunks than reserved (segments, long audio): re-check only the excess.
+            if request.n > estimate and self._full(request.n):
+                self._cond.notify_all()
+                raise self._reject()
+            self._pending.append(request)
+            self._queued += request.n
+            self.observer.queue_depth(self.name, self.depth)
+            self._cond.notify_all()
+        request.future.add_done_callback(lambda f: self._on_done(request, f))
+        return request.future
+
+    def _on_done(self, request: _Request, future: asyncio.Future) -> None:
+        if future.cancelled():  # the client went away: do not run its remaining rows
+            with self._cond:
+                request.cancelled = True
+
+    # -- the inference thread ----------------------------------------------------------------
+    def _take(self) -> list[tuple[_Request, int, int]]:
+        """Up to ``max_batch`` rows from the head of the queue: ``[(request, start, stop)]``."""
+        pieces: list[tuple[_Request, int, int]] = []
+        room = self.max_batch
+        while room and self._pending:
+            req = self._pending[0]
+            if req.cancelled or req.failed:
+                self._pending.popleft()
+                self._queued -= req.n - req.scheduled
+                continue
+            take = min(room, req.n - req.scheduled)
+            pieces.append((req, req.scheduled, req.scheduled + take))
+            if req.scheduled == 0:
+                self.observer.queued(self.name, time.perf_counter() - req.submitted)
+            req.scheduled += take
+            self._queued -= take
+            room -= take
+            if req.scheduled == req.n:
+                self._pending.popleft()
+        return pieces
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed and not self._pending:
+                    return
+                waited = 0.0
+                if self._queued < self.max_batch and self._decoding > 0 and self.max_wait_s > 0:
+                    # More requests are decoding: give them up to max_wait_s to join this batch.
+                    t0 = time.perf_counter()
+                    deadline = t0 + self.max_wait_s
+                    while self._queued < self.max_batch and self._decoding > 0:
+                        remaining = deadline - time.perf_counter()
+                        if remaining <= 0 or self._closed:
+                            break
+                        self._cond.wait(remaining)
+                    waited = time.perf_counter() - t0
+                pieces = self._take()
+                self.observer.queue_depth(self.name, self.depth)
+            if pieces:
+                self._run_pieces(pieces, waited)
+
+    def _run_pieces(self, pieces: list[tuple[_Request, int, int]], waited: float) -> None:
+        rows = sum(stop - start for _, start, stop in pieces)
+        if len(pieces) == 1:
+            req, start, stop = pieces[0]
+            x = req.chunks[start:stop]
+        else:
+            x = np.concatenate([req.chunks[start:stop] for req, start, stop in pieces])
+        shape = bucket_size(rows, self.max_batch) if self.bucket else rows
+        if shape > rows:
+            x = np.concatenate([x, np.zeros((shape - rows, x.shape[1]), dtype=np.float32)])
+        t0 = time.perf_counter()
+        try:
+            probs = self._run(x)
+            if probs.shape != (shape, self.n_outputs):
+                raise RuntimeError(
+                    f"model {self.name!r} returned {probs.shape} for a batch of {shape} chunks"
+                )
+        except Exception as exc:
+            log.exception("inference failed for a batch of %d chunks", rows)
+            for req in {id(r): r for r, _, _ in pieces}.values():
+                with self._cond:
+                    req.failed = True
+                _deliver(req.loop, _set_exception, req.future, exc)
+            return
+        run_s = time.perf_counter() - t0
+        self._sec_per_row = (
+            run_s / rows if not self._sec_per_row else 0.8 * self._sec_per_row + 0.2 * run_s / rows
+        )
+        self.stats.runs += 1
+        self.stats.rows += rows
+        self.stats.history.append(
+            BatchRecord(rows, shape, len({id(r) for r, _, _ in pieces}), waited, run_s)
+        )
+        self.observer.batch(self.name, self.provider, rows, run_s)
+        offset = 0
+        for req, start, stop in pieces:
+            n = stop - start
+            req.out[start:stop] = probs[offset : offset + n]
+            offset += n
+            req.done += n
+            if req.done == req.n:
+                _deliver(req.loop, _set_result, req.future, req.out)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish the queued work, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+
+def _deliver(
+    loop: asyncio.AbstractEventLoop, fn: Callable, future: asyncio.Future, value: object
+) -> None:
+    # A closed event loop raises RuntimeError: nobody waits for this result any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, future, value)
+
+
+def _set_result(future: asyncio.Future, value: np.ndarray) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

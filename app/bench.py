@@ -1,0 +1,657 @@
+"""Serving benchmark (not a test): ``python -m app.bench [--model NAME] [--concurrency 1,4,16] ...``
+
+For each model it measures, on this machine:
+
+* **served**: the real server (``uvicorn app.main:app`` in a subprocess on a free 127.0.0.1 port,
+  one model loaded) under a load generator in another process (httpx, ``c`` requests in flight,
+  ``--requests`` requests per level after ``c`` warm-up requests): clips/s, p50/p95/p99 latency,
+  non-200 answers, the server's RSS after warm-up and after the run, and its peak RSS (VmHWM of
+  /proc/<pid>/status: the whole life of the process, start-up and warm-up included).
+* **floor**: the same work in-process, without HTTP, multipart, JSON or asyncio: for every
+  request ``Tagger.decode`` (probe, decode, mono, resample), the same evenly spaced chunks, and a
+  straight ``session.run`` in batches of ``max_batch`` on a session built by the service's own
+  :class:`app.registry.ModelRegistry` (identical session options and thread counts). With
+  ``c`` in flight the floor runs ``min(c, decode_concurrency)`` decoder threads feeding one
+  inference thread (the server's structure, without its batcher). Floor latency at ``c = 1`` is
+  the per-clip time of that loop run sequentially. An untimed pass over the clips warms it up
+  first (the server gets warm-up requests too); ``--repeats`` reports medians.
+* **overhead ratio** = floor clips/s / served clips/s (1.0 = serving costs nothing).
+* **onnx_vs_torch** = PyTorch eager time / onnxruntime time for one batch of ``max_batch``
+  chunks, the model rebuilt with ``training.models.build_model`` from the card's
+  ``architecture``/``model_config`` (weights from ``--checkpoint`` if given, otherwise random
+  initialisation: timing does not depend on the weights). ``null`` with a note when torch or the
+  architecture is missing.
+
+Clips are synthetic 29.1 s MP3s (``training.synth.render_clip``, encoded with
+``training.audio.encode_mp3``) or, with ``--clip-source mtat``, the real MTAT clip of
+tests/data. The last line printed is one JSON object (keys ``clips_per_s``, ``p50_ms``,
+``p99_ms``, ``floor_clips_per_s``, ``overhead_ratio``, ``onnx_vs_torch``, ``peak_rss_mb`` for
+the first model at the highest concurrency, the same per concurrency under ``by_concurrency``,
+and every model under ``models``). ``--requests 2000`` checks that RSS stays flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import io
+import json
+import multiprocessing
+import os
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.config import DEFAULT_MODELS_DIR, Settings
+from app.registry import LoadedModel, ModelRegistry
+from app.tagger import Tagger
+from training.audio import take_chunks
+from training.constants import TOP10_TAGS
+
+REPO = Path(__file__).resolve().parent.parent
+MTAT_CLIP = REPO / "tests" / "data" / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
+
+
+# -- clips -------------------------------------------------------------------------------------
+def make_clips(n: int, source: str, seconds: float = 29.1, seed: int = 0) -> list[bytes]:
+    """``n`` MP3 uploads: synthetic songs with different tags, or copies of the MTAT clip."""
+    if source == "mtat":
+        return [MTAT_CLIP.read_bytes()] * n
+    from training.audio import encode_mp3
+    from training.synth import render_clip
+
+    rng = np.random.default_rng(seed)
+    clips = []
+    for i in range(n):
+        latent = list(rng.choice(TOP10_TAGS, size=2, replace=False))
+        buf = io.BytesIO()
+        encode_mp3(render_clip(latent, seed, song=i, segment=0, seconds=seconds), buf)
+        clips.append(buf.getvalue())
+    return clips
+
+
+# -- process memory -----------------------------------------------------------------------------
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_memory_mb(pid: int) -> dict[str, float]:
+    """``{"rss_mb", "hwm_mb"}`` of a process (VmRSS, VmHWM of /proc/<pid>/status)."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024  # kB -> MiB
+    return {"rss_mb": values.get("VmRSS", 0.0), "hwm_mb": values.get("VmHWM", 0.0)}
+
+
+class RssSampler:
+    """Samples a process's VmRSS every ``every_s`` in a thread; :meth:`stop` returns the RSS at
+    25, 50, 75 and 100 % of the sampled time (flat = no growth from quartile to quartile)."""
+
+    def __init__(self, pid: int, every_s: float = 0.5) -> None:
+        self.pid = pid
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append(proc_memory_mb(self.pid)["rss_mb"])
+            self._stop.wait(every_s)
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(proc_memory_mb(self.pid)["rss_mb"])
+        n = len(self.samples)
+        return [
+            round(self.samples[min(n - 1, max(0, round(q * n) - 1))], 1)
+            for q in (0.25, 0.5, 0.75, 1.0)
+        ]
+
+
+def percentile_ms(latencies: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(latencies) * 1000, q)) if latencies else float("nan")
+
+
+# -- floor: the same work in-process -----------------------------------------------------------
+@dataclass
+class Floor:
+    clips_per_s: float
+    p50_ms: float
+    requests: int
+    cpu_ms: float = float("nan")  # process CPU time per clip
+
+
+def floor_run(
+    tagger: Tagger, model: LoadedModel, clips: list[bytes], requests: int, c: int
+) -> Floor:
+    """In-process throughput with ``c`` clips in flight (see the module docstring)."""
+    max_batch = tagger.settings.max_batch
+
+    def prepare(data: bytes) -> np.ndarray:
+        audio = tagger.decode(data, model.sample_rate)
+        plan = tagger.chunk(len(audio.wave), model, segments=False)
+        return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples)
+
+    def infer(chunks: np.ndarray) -> np.ndarray:
+        return model.run_batched(chunks, max_batch).mean(axis=0)
+
+    items = [clips[i % len(clips)] for i in range(requests)]
+    cpu0 = time.process_time()
+    floor = _floor_run(prepare, infer, items, c, workers=min(c, tagger.settings.decoders))
+    floor.cpu_ms = 1000 * (time.process_time() - cpu0) / requests
+    return floor
+
+
+def _floor_run(
+    prepare: Callable[[bytes], np.ndarray],
+    infer: Callable[[np.ndarray], np.ndarray],
+    items: list[bytes],
+    c: int,
+    workers: int,
+) -> Floor:
+    requests = len(items)
+    if c <= 1:
+        times = []
+        t0 = time.perf_counter()
+        for data in items:
+            t = time.perf_counter()
+            infer(prepare(data))
+            times.append(time.perf_counter() - t)
+        wall = time.perf_counter() - t0
+        return Floor(requests / wall, percentile_ms(times, 50), requests)
+    ready: queue.Queue[np.ndarray] = queue.Queue(maxsize=c)  # at most c decoded clips waiting
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        feeder = threading.Thread(
+            target=lambda: [ready.put(chunks) for chunks in pool.map(prepare, items)], daemon=True
+        )
+        feeder.start()
+        for _ in items:
+            infer(ready.get())
+        feeder.join()
+    wall = time.perf_counter() - t0
+    return Floor(requests / wall, float("nan"), requests)
+
+
+# -- PyTorch eager vs onnxruntime ---------------------------------------------------------------
+def torch_comparison(
+    model: LoadedModel, batch: int, threads: int, checkpoint: Path | None, repeats: int = 5
+) -> dict[str, Any]:
+    """Median time of one ``(batch, chunk_samples)`` run in PyTorch eager and in onnxruntime."""
+    card = model.card.model_dump()
+    arch = card.get("architecture")
+    try:
+        import torch
+
+        from training.models import MODELS, build_model
+    except ImportError as exc:
+        return {"onnx_vs_torch": None, "note": f"skipped: torch is not importable ({exc})"}
+    if arch not in MODELS:
+        return {
+            "onnx_vs_torch": None,
+            "note": f"skipped: architecture {arch!r} is not in training.models "
+            f"({', '.join(MODELS)})",
+        }
+    torch.set_num_threads(threads)
+    net = build_model(arch, n_tags=len(model.tags), **(card.get("model_config") or {}))
+    weights = "random initialisation (timing is weight-independent)"
+    if checkpoint is not None:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state.get("model_name", arch) != arch:
+            weights = (
+                f"random initialisation (checkpoint {checkpoint.name} is a "
+                f"{state.get('model_name')!r}, not {arch!r}; timing is weight-independent)"
+            )
+        else:
+            sd = state.get("state_dict", state)
+            net.load_state_dict(
+                {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in sd.items()}
+            )
+            weights = f"weights of checkpoint {checkpoint}"
+    net.eval()
+    x = np.random.default_rng(0).standard_normal((batch, model.chunk_samples)).astype(np.float32)
+    xt = torch.from_numpy(x)
+
+    def timed(fn) -> float:
+        fn()  # warm-up
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return float(np.median(times))
+
+    with torch.inference_mode():
+        torch_s = timed(lambda: torch.sigmoid(net(xt)))
+    onnx_s = timed(lambda: model.run(x))
+    return {
+        "onnx_vs_torch": torch_s / onnx_s,
+        "torch_ms": torch_s * 1000,
+        "onnx_ms": onnx_s * 1000,
+        "batch": batch,
+        "note": f"PyTorch eager {torch.__version__}, {threads} threads, {weights}",
+    }
+
+
+# -- the server and the load generator ----------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``uvicorn app.main:app`` on 127.0.0.1 with one model, as a subprocess."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, timeout_s: float = 120) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        with log_path.open("w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--log-level", "warning"],
+                cwd=log_path.parent,
+                env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited ({self.proc.returncode}):\n{log_path.read_text()}"
+                )
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"server not ready in {timeout_s} s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+
+    def memory(self) -> dict[str, float]:
+        return proc_memory_mb(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def load_generator(url: str, clip_paths: list[str], concurrency: int, requests: int) -> dict:
+    """Runs in its own process: ``requests`` POST /predict with ``concurrency`` in flight."""
+    import httpx
+
+    clips = [Path(p).read_bytes() for p in clip_paths]
+
+    async def main() -> dict:
+        latencies: list[float] = []
+        statuses: dict[str, int] = {}
+        counter = iter(range(requests))
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+
+            async def worker() -> None:
+                for i in counter:
+                    files = {"file": (f"clip{i}.mp3", clips[i % len(clips)], "audio/mpeg")}
+                    t = time.perf_counter()
+                    r = await client.post("/predict", files=files)
+                    dt = time.perf_counter() - t
+                    statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
+                    if r.status_code == 200:
+                        latencies.append(dt)
+
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        return {"latencies": latencies, "statuses": statuses, "wall_s": wall, "cpu_s": cpu}
+
+    return asyncio.run(main())
+
+
+def fetch_metrics(url: str) -> dict[str, float]:
+    """A few server-side figures from /prometheus (mean batch size, queue time, runs)."""
+    import httpx
+
+    text = httpx.get(url + "/prometheus", timeout=10).text
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in (
+            "tagger_batch_size_sum",
+            "tagger_batch_size_count",
+            "tagger_inference_queue_duration_seconds_sum",
+            "tagger_inference_queue_duration_seconds_count",
+            "tagger_inference_request_failure_total",
+        ):
+            sums[name] = sums.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return sums
+
+
+# -- one model ---------------------------------------------------------------------------------
+@dataclass
+class Level:
+    concurrency: int
+    requests: int
+    repeats: int
+    clips_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: dict[str, int]
+    floor_clips_per_s: float
+    floor_p50_ms: float | None
+    overhead_ratio: float
+    latency_ratio: float | None
+    mean_batch: float
+    mean_queue_ms: float
+    rss_after_warmup_mb: float
+    rss_after_mb: float
+    peak_rss_mb: float
+    rss_quartiles_mb: list[float]
+    server_cpu_ms: float  # server CPU time per request (all threads)
+    client_cpu_ms: float  # load generator CPU time per request (it shares the cores)
+    floor_cpu_ms: float  # CPU time per clip of the floor (all threads of this process)
+    onnx_vs_torch: float | None = None
+
+
+def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: Path) -> dict:
+    env = {
+        "TAGGER_MODELS_DIR": str(args.models_dir),
+        "TAGGER_DEFAULT_MODEL": name,
+        "TAGGER_PROVIDERS": args.providers,
+        "TAGGER_LOG_LEVEL": "WARNING",
+    }
+    for key in (
+        "max_batch",
+        "batch_wait_ms",
+        "intra_op_threads",
+        "max_queue",
+        "decode_concurrency",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            env[f"TAGGER_{key.upper()}"] = str(value)
+    # The floor uses the service's own settings (same env), session options and decoding.
+    settings = Settings(**{k.removeprefix("TAGGER_").lower(): v for k, v in env.items()})
+    registry = ModelRegistry(settings)
+    tagger = Tagger(settings, registry)
+    model = registry.get(name)
+    print(
+        f"\n== {name} ({model.card.architecture}, {model.provider}, chunk "
+        f"{model.chunk_samples} samples, max_batch {settings.max_batch}, intra_op "
+        f"{settings.intra_op}, decoders {settings.decoders}); load "
+        f"{os.getloadavg()[0]:.2f} ==",
+        flush=True,
+    )
+    print(HEADER, flush=True)
+    torch_info = (
+        torch_comparison(model, settings.max_batch, settings.intra_op, args.checkpoint)
+        if not args.no_torch
+        else {"onnx_vs_torch": None, "note": "skipped (--no-torch)"}
+    )
+    floors: dict[int, Floor] = {}
+    floor_requests = min(args.requests, args.floor_requests)
+    floor_run(tagger, model, clips, len(clips), 1)  # warm-up, as the server gets (untimed)
+    for c in args.concurrency:
+        runs = [floor_run(tagger, model, clips, floor_requests, c) for _ in range(args.repeats)]
+        floors[c] = Floor(
+            float(np.median([f.clips_per_s for f in runs])),
+            float(np.median([f.p50_ms for f in runs])),
+            floor_requests,
+            float(np.median([f.cpu_ms for f in runs])),
+        )
+    del tagger, registry, model  # free the in-process session before the server starts
+
+    paths = []
+    for i, data in enumerate(clips):
+        p = work / f"clip{i}.mp3"
+        p.write_bytes(data)
+        paths.append(str(p))
+    levels: list[Level] = []
+    server = Server(env, work / f"server-{name}.log")
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as loadgen:
+            for c in args.concurrency:
+                # Warm-up: c requests (first connections, first batches of this size).
+                loadgen.submit(load_generator, server.url, paths, c, c).result()
+                warm = server.memory()
+                before = fetch_metrics(server.url)
+                sampler = RssSampler(server.proc.pid)
+                server_cpu0 = proc_cpu_s(server.proc.pid)
+                outs = [
+                    loadgen.submit(load_generator, server.url, paths, c, args.requests).result()
+                    for _ in range(args.repeats)
+                ]
+                rss_curve = sampler.stop()
+                served_n = sum(sum(o["statuses"].values()) for o in outs)
+                server_cpu_ms = 1000 * (proc_cpu_s(server.proc.pid) - server_cpu0) / served_n
+                client_cpu_ms = 1000 * sum(o["cpu_s"] for o in outs) / served_n
+                # The median repeat by throughput (its latencies and errors come with it).
+                out = sorted(outs, key=lambda o: len(o["latencies"]) / o["wall_s"])[len(outs) // 2]
+                after = fetch_metrics(server.url)
+                mem = server.memory()
+
+                def delta(key: str, a=after, b=before) -> float:
+                    return a.get(key, 0.0) - b.get(key, 0.0)
+
+                lat = out["latencies"]
+                served = len(lat) / out["wall_s"]
+                floor = floors[c]
+                errors = {k: v for k, v in out["statuses"].items() if k != "200"}
+                runs = delta("tagger_batch_size_count")
+                queued = delta("tagger_inference_queue_duration_seconds_count")
+                level = Level(
+                    concurrency=c,
+                    requests=args.requests,
+                    repeats=args.repeats,
+                    clips_per_s=served,
+                    p50_ms=percentile_ms(lat, 50),
+                    p95_ms=percentile_ms(lat, 95),
+                    p99_ms=percentile_ms(lat, 99),
+                    errors=errors,
+                    floor_clips_per_s=floor.clips_per_s,
+                    floor_p50_ms=floor.p50_ms if c == 1 else None,
+                    overhead_ratio=floor.clips_per_s / served if served else float("inf"),
+                    latency_ratio=percentile_ms(lat, 50) / floor.p50_ms if c == 1 else None,
+                    mean_batch=delta("tagger_batch_size_sum") / runs if runs else 0.0,
+                    mean_queue_ms=1000
+                    * delta("tagger_inference_queue_duration_seconds_sum")
+                    / queued
+                    if queued
+                    else 0.0,
+                    rss_after_warmup_mb=warm["rss_mb"],
+                    rss_after_mb=mem["rss_mb"],
+                    rss_quartiles_mb=rss_curve,
+                    server_cpu_ms=server_cpu_ms,
+                    client_cpu_ms=client_cpu_ms,
+                    floor_cpu_ms=floor.cpu_ms,
+                    peak_rss_mb=mem["hwm_mb"],
+                    onnx_vs_torch=torch_info["onnx_vs_torch"],
+                )
+                levels.append(level)
+                print(format_row(level), flush=True)
+    finally:
+        server.stop()
+    for lv in levels:
+        print(f"   c={lv.concurrency}: RSS at 25/50/75/100 % of the run: {lv.rss_quartiles_mb} MB")
+    print(f"   torch: {torch_info['note']}", flush=True)
+    return {"levels": levels, "torch": torch_info, "load_avg": os.getloadavg()}
+
+
+HEADER = (
+    f"{'conc':>4} {'req':>5} {'clips/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+    f"{'floor/s':>8} {'floor p50':>9} {'overhead':>8} {'p50/floor':>9} {'batch':>5} "
+    f"{'queue ms':>8} {'RSS warm':>8} {'RSS end':>8} {'RSS peak':>8} {'onnx/torch':>10} "
+    f"{'cpu ms srv/cli/floor':>20} errors"
+)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or not np.isfinite(value) else format(value, spec)
+
+
+def format_row(lv: Level) -> str:
+    return (
+        f"{lv.concurrency:>4} {lv.requests:>5} {lv.clips_per_s:>8.2f} {lv.p50_ms:>8.0f} "
+        f"{lv.p95_ms:>8.0f} {lv.p99_ms:>8.0f} {lv.floor_clips_per_s:>8.2f} "
+        f"{_fmt(lv.floor_p50_ms, '>9.0f'):>9} {lv.overhead_ratio:>8.2f} "
+        f"{_fmt(lv.latency_ratio, '>9.2f'):>9} {lv.mean_batch:>5.1f} {lv.mean_queue_ms:>8.1f} "
+        f"{lv.rss_after_warmup_mb:>8.0f} {lv.rss_after_mb:>8.0f} {lv.peak_rss_mb:>8.0f} "
+        f"{_fmt(lv.onnx_vs_torch, '>10.2f'):>10} "
+        f"{f'{lv.server_cpu_ms:.0f}/{lv.client_cpu_ms:.0f}/{lv.floor_cpu_ms:.0f}':>20} "
+        f"{lv.errors or ''}"
+    )
+
+
+def summarize(results: dict[str, dict]) -> dict[str, Any]:
+    """The final JSON line: first model's highest concurrency at the top, everything nested."""
+    models: dict[str, Any] = {}
+    for name, res in results.items():
+        levels: list[Level] = res["levels"]
+        by_c = {str(lv.concurrency): asdict(lv) for lv in levels}
+        top = asdict(levels[-1])
+        one = next((lv for lv in levels if lv.concurrency == 1), None)
+        sixteen = next((lv for lv in levels if lv.concurrency == 16), None)
+        models[name] = {
+            **{k: top[k] for k in KEYS},
+            "concurrency": top["concurrency"],
+            "by_concurrency": by_c,
+            "torch": res["torch"],
+            "load_avg": res["load_avg"],
+            "goals": {
+                "c16_within_10pct_of_floor": None
+                if sixteen is None
+                else sixteen.overhead_ratio <= 1.1,
+                "c1_p50_at_most_1.3x_floor": None if one is None else one.latency_ratio <= 1.3,
+                "rss_at_most_600mb": max(lv.peak_rss_mb for lv in levels) <= 600,
+            },
+        }
+    first = next(iter(models.values()))
+    return {**{k: first[k] for k in (*KEYS, "concurrency", "by_concurrency")}, "models": models}
+
+
+KEYS = (
+    "clips_per_s",
+    "p50_ms",
+    "p99_ms",
+    "floor_clips_per_s",
+    "overhead_ratio",
+    "onnx_vs_torch",
+    "peak_rss_mb",
+    "rss_after_warmup_mb",
+    "rss_after_mb",
+)
+
+
+def _finite(obj: Any) -> Any:
+    """NaN/inf -> None, so the JSON line is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--model", action="append", help="model name (repeatable or comma-separated; "
+                   "default: the service's default model, 'all' = every model)")  # fmt: skip
+    p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+    p.add_argument("--clips", type=int, default=8, help="distinct clips (default 8)")
+    p.add_argument("--concurrency", default="1,4,16", help="levels, e.g. 1,4,16")
+    p.add_argument("--requests", type=int, default=64, help="requests per level (default 64)")
+    p.add_argument("--floor-requests", type=int, default=32,
+                   help="at most this many requests per floor measurement (default 32)")  # fmt: skip
+    p.add_argument("--repeats", type=int, default=1,
+                   help="repeat each served and floor measurement, report the median")  # fmt: skip
+    p.add_argument("--clip-source", choices=("synth", "mtat"), default="synth")
+    p.add_argument("--providers", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--max-batch", type=int, default=None)
+    p.add_argument("--batch-wait-ms", type=float, default=None)
+    p.add_argument("--intra-op-threads", type=int, default=None)
+    p.add_argument("--max-queue", type=int, default=None)
+    p.add_argument("--decode-concurrency", type=int, default=None)
+    p.add_argument("--checkpoint", type=Path, default=None, help="torch weights for the torch run")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch eager comparison")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny run: --clips 2 --concurrency 1 --requests 4, 5 s clips")  # fmt: skip
+    p.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.clips, args.concurrency, args.requests = 2, "1", 4
+    try:
+        args.concurrency = sorted({int(c) for c in str(args.concurrency).split(",") if c.strip()})
+    except ValueError:
+        p.error(f"--concurrency takes integers like 1,4,16, got {args.concurrency!r}")
+    if not args.concurrency or min(args.concurrency) < 1:
+        p.error("--concurrency levels must be >= 1")
+    if args.clips < 1 or args.requests < 1 or args.repeats < 1:
+        p.error("--clips, --requests and --repeats must be >= 1")
+    args.models_dir = args.models_dir.resolve()
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    registry = ModelRegistry(Settings(models_dir=args.models_dir))
+    names = [n for item in args.model or [] for n in item.split(",") if n]
+    if not names:
+        names = [registry.choose_default()]
+    elif names == ["all"]:
+        names = registry.names()
+    for n in names:
+        registry.check_name(n)  # a clear error listing the valid names
+    seconds = 5.0 if args.smoke else 29.1
+    t = time.perf_counter()
+    clips = make_clips(args.clips, args.clip_source, seconds=seconds)
+    print(
+        f"{len(clips)} {args.clip_source} clips of {seconds} s "
+        f"({np.mean([len(c) for c in clips]) / 1024:.0f} KiB MP3 on average) in "
+        f"{time.perf_counter() - t:.1f} s; {os.cpu_count()} cores, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="tagger-bench-") as tmp:
+        for name in names:
+            results[name] = bench_model(args, name, clips, Path(tmp))
+    summary = _finite(summarize(results))
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
