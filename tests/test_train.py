@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from training.config import TrainConfig, profile
+from training.models import build_model
 from training.train import LOG_COLUMNS, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,6 +79,9 @@ def test_training_reduces_loss_and_writes_run(cache_dir: Path, tmp_path: Path) -
         assert key in ckpt, key
     assert ckpt["epoch"] == 3 and ckpt["finished"] and ckpt["sample_rate"] == 16000
     assert TrainConfig.from_dict(ckpt["config"]) == cfg
+    # the complete model config (defaults included), so a later default change cannot alter it
+    assert ckpt["model_config"] == build_model("cnn1d", **cfg.model_config).model_config
+    assert set(ckpt["model_config"]) >= {"width", "dropout"}
     # the checkpoint rebuilds its model on its own
     from training.evaluate import load_checkpoint_model
 

@@ -328,6 +328,7 @@ def train(
 
         seed_everything(config.seed)
         model = build_model(config.model, n_tags=len(tags), **config.model_config).to(ctx.device)
+        resolved_model_config = dict(model.model_config)  # defaults included
         n_params = count_parameters(model)
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -487,7 +488,7 @@ def train(
                 )
                 ckpt = {
                     "model_name": config.model,
-                    "model_config": dict(config.model_config),
+                    "model_config": resolved_model_config,
                     "tags": tags,
                     "sample_rate": SAMPLE_RATE,
                     "chunk_samples": config.chunk_samples,

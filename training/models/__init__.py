@@ -54,20 +54,30 @@ def _make_config(name: str, cls: type, config: dict[str, Any]) -> Any:
     return cfg
 
 
+def _resolved(cls: type, n_tags: int, cfg: Any, *args: Any) -> nn.Module:
+    """Build ``cls`` and record its complete config (defaults included) as ``model.model_config``,
+    so checkpoints and cards rebuild the same network even if a default changes later."""
+    model = cls(n_tags, cfg, *args)
+    model.model_config = dataclasses.asdict(cfg)
+    return model
+
+
 def _build_cnn1d(n_tags: int = 10, **config: Any) -> nn.Module:
-    return SampleCNN(n_tags, _make_config("cnn1d", CNN1DConfig, config))
+    return _resolved(SampleCNN, n_tags, _make_config("cnn1d", CNN1DConfig, config))
 
 
 def _build_cnn1d_rnn(cell: str, n_tags: int = 10, **config: Any) -> nn.Module:
-    return SampleCNNRNN(n_tags, _make_config(f"cnn1d_{cell}", CNN1DRNNConfig, config), cell)
+    return _resolved(
+        SampleCNNRNN, n_tags, _make_config(f"cnn1d_{cell}", CNN1DRNNConfig, config), cell
+    )
 
 
 def _build_chunk_cnn1d(n_tags: int = 10, **config: Any) -> nn.Module:
-    return ChunkCNN1D(n_tags, _make_config("chunk_cnn1d", ChunkCNN1DConfig, config))
+    return _resolved(ChunkCNN1D, n_tags, _make_config("chunk_cnn1d", ChunkCNN1DConfig, config))
 
 
 def _build_crnn(cell: str, n_tags: int = 10, **config: Any) -> nn.Module:
-    return CRNN(n_tags, _make_config(f"cnn2d_{cell}", CRNNConfig, config), cell)
+    return _resolved(CRNN, n_tags, _make_config(f"cnn2d_{cell}", CRNNConfig, config), cell)
 
 
 MODELS: dict[str, Builder] = {

@@ -88,7 +88,10 @@ class CNN1DRNNConfig:
     dropout: float = 0.3
     hidden: int = 256
     layers: int = 2
-    summary: str = "last"
+    # Max over the RNN's outputs rather than Choi et al.'s last step: on the quick synthetic
+    # benchmark the last-step LSTMs learned far less (test macro ROC-AUC cnn1d_lstm 0.73 -> 0.87,
+    # cnn2d_lstm 0.82 -> 0.85 with "max"); "last" and "mean" remain available.
+    summary: str = "max"
 
 
 class SampleCNNRNN(nn.Module):
@@ -98,7 +101,7 @@ class SampleCNNRNN(nn.Module):
     ~27 steps of 137 ms for a 3.69 s input) feeds a batch-first nn.RNN/LSTM/GRU over the CNN's
     time axis, in the spirit of the convolutional-recurrent models of Choi et al. 2017.
     Shape flow (59,049 samples, width w): ``(B, 59049)`` -> ``(B, 1, 59049)`` -> front
-    ``(B, 256w, 27)`` -> RNN over 27 steps ``(B, 27, H)`` -> summary (last step by default)
+    ``(B, 256w, 27)`` -> RNN over 27 steps ``(B, 27, H)`` -> summary (max over time by default)
     ``(B, H)`` -> dropout -> Linear ``(B, n_tags)``, with ``H = hidden * w``.
     """
 
