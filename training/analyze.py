@@ -765,6 +765,16 @@ def _heatmap(
             )
 
 
+def _save(fig: Any, path: Path, dpi: int) -> str:
+    """Lay out, write and close ``fig``; returns the file name the report links to."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path.name
+
+
 def label_figures(st: LabelStats, out: Path, dpi: int) -> dict[str, str]:
     """Write the label PNGs; returns {key: file name}."""
     plt = _plt()
@@ -778,10 +788,7 @@ def label_figures(st: LabelStats, out: Path, dpi: int) -> dict[str, str]:
     ax.set_title(f"Tag frequencies (of {st.n_total} clips)")
     ax.set_ylim(0, max(st.counts.max(), 1) * 1.2)
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
-    fig.tight_layout()
-    files["frequencies"] = "tag_frequencies.png"
-    fig.savefig(out / files["frequencies"], dpi=dpi)
-    plt.close(fig)
+    files["frequencies"] = _save(fig, out / "tag_frequencies.png", dpi)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ks = list(st.cardinality)
@@ -794,18 +801,12 @@ def label_figures(st: LabelStats, out: Path, dpi: int) -> dict[str, str]:
     ax.set_ylabel("clips")
     ax.set_title("Label cardinality")
     ax.set_ylim(0, max(vs) * 1.15)
-    fig.tight_layout()
-    files["cardinality"] = "label_cardinality.png"
-    fig.savefig(out / files["cardinality"], dpi=dpi)
-    plt.close(fig)
+    files["cardinality"] = _save(fig, out / "label_cardinality.png", dpi)
 
     fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
     _heatmap(axes[0], st.cooc.astype(float), tags, ".0f", "Co-occurrence counts (diag = tag count)")
     _heatmap(axes[1], st.cond, tags, ".2f", "P(column | row)")
-    fig.tight_layout()
-    files["cooccurrence"] = "cooccurrence.png"
-    fig.savefig(out / files["cooccurrence"], dpi=dpi)
-    plt.close(fig)
+    files["cooccurrence"] = _save(fig, out / "cooccurrence.png", dpi)
 
     sig = np.nan_to_num(st.q_values, nan=1.0) < 0.05
     fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
@@ -820,10 +821,7 @@ def label_figures(st: LabelStats, out: Path, dpi: int) -> dict[str, str]:
         center=True,
         stars=sig,
     )
-    fig.tight_layout()
-    files["lift_pmi"] = "lift_pmi.png"
-    fig.savefig(out / files["lift_pmi"], dpi=dpi)
-    plt.close(fig)
+    files["lift_pmi"] = _save(fig, out / "lift_pmi.png", dpi)
     return files
 
 
@@ -863,10 +861,7 @@ def content_figures(
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     fig.suptitle("Descriptors per tag: orange = tag present, grey = absent (no outliers drawn)")
-    fig.tight_layout()
-    files["boxes"] = "descriptors_by_tag.png"
-    fig.savefig(out / files["boxes"], dpi=dpi)
-    plt.close(fig)
+    files["boxes"] = _save(fig, out / "descriptors_by_tag.png", dpi)
 
     pairs = list(dict.fromkeys(r["pair"] for r in seed_rows))
     if pairs:
@@ -895,10 +890,7 @@ def content_figures(
             for c_i in range(len(best), top):
                 axes[r_i, c_i].axis("off")
         fig.suptitle("Seed pairs: the four most separating single descriptors per pair")
-        fig.tight_layout()
-        files["seed_violins"] = "seed_pairs.png"
-        fig.savefig(out / files["seed_violins"], dpi=dpi)
-        plt.close(fig)
+        files["seed_violins"] = _save(fig, out / "seed_pairs.png", dpi)
     return files
 
 
@@ -922,9 +914,7 @@ def scatter_figure(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    _save(fig, path, dpi)
 
 
 # --------------------------------------------------------------------------------------------
