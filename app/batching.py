@@ -1,8 +1,10 @@
 """Dynamic batching: chunks of concurrent requests share onnxruntime runs (one batcher per model).
 
-Each loaded model gets one :class:`Batcher` with one dedicated inference thread (``session.run``
-releases the GIL; onnxruntime's intra-op pool already uses every core, so a second concurrent run
-on CPU would only fight the first for the same cores). Requests go through three steps:
+Each loaded model gets one :class:`Batcher` with ``workers`` inference threads (``session.run``
+releases the GIL; several runs of one session may be in flight at once). On CPU the default is
+one single-threaded run per core rather than one run over an intra-op pool of every core (see
+:meth:`app.registry.ModelRegistry.session_options`); on CUDA one thread. Requests go through
+three steps:
 
 1. :meth:`Batcher.admit` *before decoding*: reserves ``estimate`` chunks in the bounded queue
    (``max_queue`` chunks: reserved by requests still decoding + submitted and not yet run). A
@@ -11,16 +13,18 @@ on CPU would only fight the first for the same cores). Requests go through three
    into an empty queue, so any single valid request can be served whatever its size.
 2. :meth:`Ticket.submit` after decoding: the ``(N, L)`` chunks join the FIFO queue; the call
    returns an awaitable of the ``(N, K)`` probabilities in the request's own row order.
-3. The inference thread takes up to ``max_batch`` rows from the head of the queue (a request
-   larger than a batch is split across runs; rows of several requests share a run), runs them,
-   and copies each request's rows back into that request's output array by its own offsets, so
-   results never mix between requests.
+3. An idle inference thread takes rows from the head of the queue: its share
+   ``ceil(queued / idle threads)``, at most ``max_batch`` (so a lone request of 16 chunks runs
+   as 8 + 8 on two idle threads at once, while under load every run is a full batch). A
+   request larger than a run is split across runs; rows of several requests share a run. Each
+   run copies its rows back into their request's output array by their own offsets, so
+   results never mix between requests, whichever thread ran them.
 
-Waiting policy: the thread runs as soon as it has work *unless* more chunks are known to be on
+Waiting policy: a thread runs as soon as it has work *unless* more chunks are known to be on
 their way, i.e. other admitted requests are still decoding; only then does it wait, at most
-``max_wait_s`` and only until the batch is full or no admitted request is still decoding. A lone
-request therefore never waits for the timer (``BatchRecord.waited_s == 0``). While a run is in
-flight, new submissions simply queue up and form the next batch.
+``max_wait_s`` and only until a full batch is queued or no admitted request is still decoding.
+A lone request therefore never waits for the timer (``BatchRecord.waited_s == 0``). While runs
+are in flight, new submissions simply queue up and form the next batches.
 
 Batch buckets (CUDA): with ``bucket=True`` a batch of ``n`` rows is zero-padded to the next
 power of two (capped at ``max_batch``), so the session only ever sees ``log2(max_batch) + 1``
@@ -155,9 +159,10 @@ class Batcher:
         max_wait_s: float,
         bucket: bool = False,
         observer: BatchObserver | None = None,
+        workers: int = 1,
     ) -> None:
-        if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
-            raise ValueError("max_batch and max_queue must be >= 1 and max_wait_s >= 0")
+        if max_batch < 1 or max_queue < 1 or max_wait_s < 0 or workers < 1:
+            raise ValueError("max_batch, max_queue and workers must be >= 1 and max_wait_s >= 0")
         self.name = name
         self.provider = provider
         self._run = run
@@ -174,9 +179,15 @@ class Batcher:
         self._reserved = 0  # chunks reserved by admitted requests still decoding
         self._decoding = 0  # admitted requests still decoding (= more work on its way)
         self._sec_per_row = 0.0  # EWMA of run time per row, for Retry-After
+        self._busy = 0  # inference threads in a run
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
-        self._thread.start()
+        self.workers = workers
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"batcher-{name}-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- admission ---------------------------------------------------------------------------
     @property
@@ -263,10 +274,15 @@ class Batcher:
                 request.cancelled = True
 
     # -- the inference thread ----------------------------------------------------------------
-    def _take(self) -> list[tuple[_Request, int, int]]:
-        """Up to ``max_batch`` rows from the head of the queue: ``[(request, start, stop)]``."""
+    def _share(self) -> int:
+        """Rows for the calling idle thread: the queue split over the idle threads, at most
+        ``max_batch`` (called under the lock, before the caller counts as busy)."""
+        idle = max(self.workers - self._busy, 1)
+        return min(self.max_batch, max(1, -(-self._queued // idle)))
+
+    def _take(self, room: int) -> list[tuple[_Request, int, int]]:
+        """Up to ``room`` rows from the head of the queue: ``[(request, start, stop)]``."""
         pieces: list[tuple[_Request, int, int]] = []
-        room = self.max_batch
         while room and self._pending:
             req = self._pending[0]
             if req.cancelled or req.failed:
@@ -302,10 +318,18 @@ class Batcher:
                             break
                         self._cond.wait(remaining)
                     waited = time.perf_counter() - t0
-                pieces = self._take()
+                pieces = self._take(self._share())
                 self.observer.queue_depth(self.name, self.depth)
-            if pieces:
+                if not pieces:
+                    continue
+                self._busy += 1
+                if self._pending:
+                    self._cond.notify()  # the rest is for another idle thread
+            try:
                 self._run_pieces(pieces, waited)
+            finally:
+                with self._cond:
+                    self._busy -= 1
 
     def _run_pieces(self, pieces: list[tuple[_Request, int, int]], waited: float) -> None:
         rows = sum(stop - start for _, start, stop in pieces)
@@ -332,23 +356,29 @@ class Batcher:
                 _deliver(req.loop, _set_exception, req.future, exc)
             return
         run_s = time.perf_counter() - t0
-        self._sec_per_row = (
-            run_s / rows if not self._sec_per_row else 0.8 * self._sec_per_row + 0.2 * run_s / rows
-        )
-        self.stats.runs += 1
-        self.stats.rows += rows
-        self.stats.history.append(
-            BatchRecord(rows, shape, len({id(r) for r, _, _ in pieces}), waited, run_s)
-        )
         self.observer.batch(self.name, self.provider, rows, run_s)
+        finished = []
         offset = 0
         for req, start, stop in pieces:
-            n = stop - start
-            req.out[start:stop] = probs[offset : offset + n]
-            offset += n
-            req.done += n
-            if req.done == req.n:
-                _deliver(req.loop, _set_result, req.future, req.out)
+            req.out[start:stop] = probs[offset : offset + stop - start]  # this run's own rows
+            offset += stop - start
+        with self._cond:  # other threads may hold rows of the same requests
+            # Retry-After estimate: time per row of one run, divided among the threads.
+            per_row = run_s / rows / self.workers
+            self._sec_per_row = (
+                per_row if not self._sec_per_row else 0.8 * self._sec_per_row + 0.2 * per_row
+            )
+            self.stats.runs += 1
+            self.stats.rows += rows
+            self.stats.history.append(
+                BatchRecord(rows, shape, len({id(r) for r, _, _ in pieces}), waited, run_s)
+            )
+            for req, start, stop in pieces:
+                req.done += stop - start
+                if req.done == req.n:
+                    finished.append(req)
+        for req in finished:
+            _deliver(req.loop, _set_result, req.future, req.out)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self, timeout: float = 10.0) -> None:
@@ -356,7 +386,9 @@ class Batcher:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _deliver(

@@ -3,21 +3,29 @@
 For each model it measures, on this machine:
 
 * **served**: the real server (``uvicorn app.main:app`` in a subprocess on a free 127.0.0.1 port,
-  one model loaded) under a load generator in another process (httpx, ``c`` requests in flight,
-  ``--requests`` requests per level after ``c`` warm-up requests): clips/s, p50/p95/p99 latency,
+  one model loaded) under a load generator in another process (``c`` keep-alive connections
+  with one request in flight each, ``--requests`` requests per level after ``c`` warm-up
+  requests). The default client (``--client raw``) is a minimal HTTP/1.1 client on asyncio
+  streams that builds each clip's multipart request once, like wrk: the load generator shares
+  the machine's cores with the server, and httpx (``--client httpx``) spends about ten times
+  more CPU per request doing the same. Figures: clips/s, p50/p95/p99 latency,
   non-200 answers, the server's RSS after warm-up and after the run, and its peak RSS (VmHWM of
   /proc/<pid>/status: the whole life of the process, start-up and warm-up included).
 * **floor**: the same work in-process, without HTTP, multipart, JSON or asyncio: for every
-  request ``Tagger.decode`` (probe, decode, mono, resample), the same evenly spaced chunks, and a
-  straight ``session.run`` in batches of ``max_batch`` on a session built by the service's own
-  :class:`app.registry.ModelRegistry` (identical session options and thread counts). With
-  ``c`` in flight the floor runs ``min(c, decode_concurrency)`` decoder threads feeding one
-  inference thread (the server's structure, without its batcher). Floor latency at ``c = 1`` is
-  the per-clip time of that loop run sequentially. An untimed pass over the clips warms it up
-  first (the server gets warm-up requests too); ``--repeats`` reports medians.
+  request ``Tagger.prepare`` (probe, decode, mono, resample, the same evenly spaced chunks) and
+  straight ``session.run`` calls on a session built by the service's own
+  :class:`app.registry.ModelRegistry` (identical session options, thread counts and number of
+  concurrent runs, ``workers``). At ``c = 1`` each clip is decoded, then its chunks are split
+  over the ``workers`` inference threads (``ceil(N / workers)`` rows each, at most
+  ``max_batch``, as the batcher splits a lone request) and run at once; floor latency is the
+  median per-clip time of that. With ``c`` in flight, ``min(c, decode_concurrency)`` decoder
+  threads feed ``workers`` inference threads that each run whole clips in batches of
+  ``max_batch`` (the server's structure, without its batcher). An untimed pass over the clips
+  warms it up first (the server gets warm-up requests too); ``--repeats`` reports medians.
 * **overhead ratio** = floor clips/s / served clips/s (1.0 = serving costs nothing).
 * **onnx_vs_torch** = PyTorch eager time / onnxruntime time for one batch of ``max_batch``
-  chunks, the model rebuilt with ``training.models.build_model`` from the card's
+  chunks (PyTorch with one thread per usable core; onnxruntime as served: the batch split over
+  its ``workers`` concurrent runs), the model rebuilt with ``training.models.build_model`` from the card's
   ``architecture``/``model_config`` (weights from ``--checkpoint`` if given, otherwise random
   initialisation: timing does not depend on the weights). ``null`` with a note when torch or the
   architecture is missing.
@@ -56,7 +64,6 @@ import numpy as np
 from app.config import DEFAULT_MODELS_DIR, Settings
 from app.registry import LoadedModel, ModelRegistry
 from app.tagger import Tagger
-from training.audio import take_chunks
 from training.constants import TOP10_TAGS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,62 +145,94 @@ class Floor:
     cpu_ms: float = float("nan")  # process CPU time per clip
 
 
+def split_run(model: LoadedModel, chunks: np.ndarray, max_batch: int, pool) -> np.ndarray:
+    """``(N, L)`` -> ``(N, K)``: the rows split over ``model.workers`` concurrent runs (the
+    batcher's split of a lone request: ``ceil(N / workers)`` rows each, at most ``max_batch``)."""
+    size = min(max_batch, -(-len(chunks) // model.workers))
+    parts = [chunks[i : i + size] for i in range(0, len(chunks), size)]
+    if len(parts) == 1:
+        return model.run(parts[0])
+    return np.concatenate(list(pool.map(model.run, parts)), axis=0)
+
+
 def floor_run(
     tagger: Tagger, model: LoadedModel, clips: list[bytes], requests: int, c: int
 ) -> Floor:
     """In-process throughput with ``c`` clips in flight (see the module docstring)."""
     max_batch = tagger.settings.max_batch
-
-    def prepare(data: bytes) -> np.ndarray:
-        audio = tagger.decode(data, model.sample_rate)
-        plan = tagger.chunk(len(audio.wave), model, segments=False)
-        return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples)
-
-    def infer(chunks: np.ndarray) -> np.ndarray:
-        return model.run_batched(chunks, max_batch).mean(axis=0)
-
     items = [clips[i % len(clips)] for i in range(requests)]
     cpu0 = time.process_time()
-    floor = _floor_run(prepare, infer, items, c, workers=min(c, tagger.settings.decoders))
+    with concurrent.futures.ThreadPoolExecutor(model.workers) as pool:
+        if c <= 1:
+
+            def one(data: bytes) -> np.ndarray:
+                chunks = tagger.prepare(data, model, segments=False)[0]
+                return split_run(model, chunks, max_batch, pool).mean(axis=0)
+
+            floor = _floor_sequential(one, items)
+        else:
+            floor = _floor_pipelined(
+                lambda data: tagger.prepare(data, model, segments=False)[0],
+                lambda chunks: model.run_batched(chunks, max_batch).mean(axis=0),
+                items,
+                c,
+                decoders=min(c, tagger.settings.decoders),
+                inferers=model.workers,
+            )
     floor.cpu_ms = 1000 * (time.process_time() - cpu0) / requests
     return floor
 
 
-def _floor_run(
+def _floor_sequential(one: Callable[[bytes], np.ndarray], items: list[bytes]) -> Floor:
+    times = []
+    t0 = time.perf_counter()
+    for data in items:
+        t = time.perf_counter()
+        one(data)
+        times.append(time.perf_counter() - t)
+    wall = time.perf_counter() - t0
+    return Floor(len(items) / wall, percentile_ms(times, 50), len(items))
+
+
+def _floor_pipelined(
     prepare: Callable[[bytes], np.ndarray],
     infer: Callable[[np.ndarray], np.ndarray],
     items: list[bytes],
     c: int,
-    workers: int,
+    decoders: int,
+    inferers: int,
 ) -> Floor:
-    requests = len(items)
-    if c <= 1:
-        times = []
-        t0 = time.perf_counter()
-        for data in items:
-            t = time.perf_counter()
-            infer(prepare(data))
-            times.append(time.perf_counter() - t)
-        wall = time.perf_counter() - t0
-        return Floor(requests / wall, percentile_ms(times, 50), requests)
-    ready: queue.Queue[np.ndarray] = queue.Queue(maxsize=c)  # at most c decoded clips waiting
+    """``decoders`` threads prepare clips (at most ``c`` prepared and waiting), ``inferers``
+    threads run them."""
+    ready: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=c)
     t0 = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        feeder = threading.Thread(
-            target=lambda: [ready.put(chunks) for chunks in pool.map(prepare, items)], daemon=True
-        )
-        feeder.start()
-        for _ in items:
-            infer(ready.get())
-        feeder.join()
+    with concurrent.futures.ThreadPoolExecutor(decoders) as pool:
+
+        def feed() -> None:
+            for chunks in pool.map(prepare, items):
+                ready.put(chunks)
+            for _ in range(inferers):
+                ready.put(None)  # one stop mark per inference thread
+
+        def drain() -> None:
+            while (chunks := ready.get()) is not None:
+                infer(chunks)
+
+        threads = [threading.Thread(target=feed, daemon=True)]
+        threads += [threading.Thread(target=drain, daemon=True) for _ in range(inferers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     wall = time.perf_counter() - t0
-    return Floor(requests / wall, float("nan"), requests)
+    return Floor(len(items) / wall, float("nan"), len(items))
 
 
 # -- PyTorch eager vs onnxruntime ---------------------------------------------------------------
 def torch_comparison(
     model: LoadedModel, batch: int, threads: int, checkpoint: Path | None, repeats: int = 5
 ) -> dict[str, Any]:
+    """PyTorch eager (``threads`` threads) vs onnxruntime as served, on one ``batch``."""
     """Median time of one ``(batch, chunk_samples)`` run in PyTorch eager and in onnxruntime."""
     card = model.card.model_dump()
     arch = card.get("architecture")
@@ -240,13 +279,15 @@ def torch_comparison(
 
     with torch.inference_mode():
         torch_s = timed(lambda: torch.sigmoid(net(xt)))
-    onnx_s = timed(lambda: model.run(x))
+    with concurrent.futures.ThreadPoolExecutor(model.workers) as pool:
+        onnx_s = timed(lambda: split_run(model, x, batch, pool))
     return {
         "onnx_vs_torch": torch_s / onnx_s,
         "torch_ms": torch_s * 1000,
         "onnx_ms": onnx_s * 1000,
         "batch": batch,
-        "note": f"PyTorch eager {torch.__version__}, {threads} threads, {weights}",
+        "note": f"PyTorch eager {torch.__version__}, {threads} threads, {weights}; "
+        f"onnxruntime {model.workers} concurrent run(s)",
     }
 
 
@@ -303,35 +344,129 @@ class Server:
             self.proc.wait()
 
 
-def load_generator(url: str, clip_paths: list[str], concurrency: int, requests: int) -> dict:
+def load_generator(
+    url: str, clip_paths: list[str], concurrency: int, requests: int, client: str = "raw"
+) -> dict:
     """Runs in its own process: ``requests`` POST /predict with ``concurrency`` in flight."""
+    clips = [Path(p).read_bytes() for p in clip_paths]
+    run = _raw_load if client == "raw" else _httpx_load
+    try:
+        import uvloop
+
+        return uvloop.run(run(url, clips, concurrency, requests))
+    except ImportError:
+        return asyncio.run(run(url, clips, concurrency, requests))
+
+
+def multipart_request(host: str, port: int, path: str, clip: bytes, filename: str) -> bytes:
+    """A complete HTTP/1.1 POST with ``clip`` as the multipart field ``file`` (keep-alive)."""
+    boundary = f"tagger-bench-{os.urandom(8).hex()}"
+    body = b"".join(
+        (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: audio/mpeg\r\n\r\n".encode(),
+            clip,
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+    )
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """``(status, body, keep_alive)`` of one HTTP/1.1 response (Content-Length or chunked)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip().lower()] = value.strip().lower()
+    if "content-length" in headers:
+        body = await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding") == "chunked":
+        parts = []
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+        await reader.readuntil(b"\r\n")
+        body = b"".join(parts)
+    else:
+        body = await reader.read()
+        headers["connection"] = "close"
+    return status, body, headers.get("connection") != "close"
+
+
+async def _raw_load(url: str, clips: list[bytes], concurrency: int, requests: int) -> dict:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    payloads = [
+        multipart_request(host, port, "/predict", clip, f"clip{i}.mp3")
+        for i, clip in enumerate(clips)
+    ]
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    counter = iter(range(requests))
+
+    async def worker() -> None:
+        reader = writer = None
+        try:
+            for i in counter:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, port)
+                t = time.perf_counter()
+                writer.write(payloads[i % len(payloads)])
+                status, body, keep_alive = await read_response(reader)
+                dt = time.perf_counter() - t
+                if status == 200 and b'"tags"' not in body:
+                    status = 0  # counted as an error: a 200 without tags
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+                if status == 200:
+                    latencies.append(dt)
+                if not keep_alive:
+                    writer.close()
+                    reader = writer = None
+        finally:
+            if writer is not None:
+                writer.close()
+
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"latencies": latencies, "statuses": statuses, "wall_s": wall, "cpu_s": cpu}
+
+
+async def _httpx_load(url: str, clips: list[bytes], concurrency: int, requests: int) -> dict:
     import httpx
 
-    clips = [Path(p).read_bytes() for p in clip_paths]
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    counter = iter(range(requests))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
 
-    async def main() -> dict:
-        latencies: list[float] = []
-        statuses: dict[str, int] = {}
-        counter = iter(range(requests))
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        async def worker() -> None:
+            for i in counter:
+                files = {"file": (f"clip{i}.mp3", clips[i % len(clips)], "audio/mpeg")}
+                t = time.perf_counter()
+                r = await client.post("/predict", files=files)
+                dt = time.perf_counter() - t
+                statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
+                if r.status_code == 200:
+                    latencies.append(dt)
 
-            async def worker() -> None:
-                for i in counter:
-                    files = {"file": (f"clip{i}.mp3", clips[i % len(clips)], "audio/mpeg")}
-                    t = time.perf_counter()
-                    r = await client.post("/predict", files=files)
-                    dt = time.perf_counter() - t
-                    statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
-                    if r.status_code == 200:
-                        latencies.append(dt)
-
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        return {"latencies": latencies, "statuses": statuses, "wall_s": wall, "cpu_s": cpu}
-
-    return asyncio.run(main())
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"latencies": latencies, "statuses": statuses, "wall_s": wall, "cpu_s": cpu}
 
 
 def fetch_metrics(url: str) -> dict[str, float]:
@@ -393,6 +528,7 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
         "max_batch",
         "batch_wait_ms",
         "intra_op_threads",
+        "inference_threads",
         "max_queue",
         "decode_concurrency",
     ):
@@ -404,16 +540,18 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
     registry = ModelRegistry(settings)
     tagger = Tagger(settings, registry)
     model = registry.get(name)
+    cuda = model.provider == "CUDAExecutionProvider"
     print(
         f"\n== {name} ({model.card.architecture}, {model.provider}, chunk "
-        f"{model.chunk_samples} samples, max_batch {settings.max_batch}, intra_op "
-        f"{settings.intra_op}, decoders {settings.decoders}); load "
+        f"{model.chunk_samples} samples, max_batch {settings.max_batch}, {model.workers} "
+        f"concurrent run(s) x {settings.intra_op(cuda)} intra-op thread(s), decoders "
+        f"{settings.decoders}, client {args.client}); load "
         f"{os.getloadavg()[0]:.2f} ==",
         flush=True,
     )
     print(HEADER, flush=True)
     torch_info = (
-        torch_comparison(model, settings.max_batch, settings.intra_op, args.checkpoint)
+        torch_comparison(model, settings.max_batch, settings.cores, args.checkpoint)
         if not args.no_torch
         else {"onnx_vs_torch": None, "note": "skipped (--no-torch)"}
     )
@@ -442,13 +580,15 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as loadgen:
             for c in args.concurrency:
                 # Warm-up: c requests (first connections, first batches of this size).
-                loadgen.submit(load_generator, server.url, paths, c, c).result()
+                loadgen.submit(load_generator, server.url, paths, c, c, args.client).result()
                 warm = server.memory()
                 before = fetch_metrics(server.url)
                 sampler = RssSampler(server.proc.pid)
                 server_cpu0 = proc_cpu_s(server.proc.pid)
                 outs = [
-                    loadgen.submit(load_generator, server.url, paths, c, args.requests).result()
+                    loadgen.submit(
+                        load_generator, server.url, paths, c, args.requests, args.client
+                    ).result()
                     for _ in range(args.repeats)
                 ]
                 rss_curve = sampler.stop()
@@ -596,10 +736,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=1,
                    help="repeat each served and floor measurement, report the median")  # fmt: skip
     p.add_argument("--clip-source", choices=("synth", "mtat"), default="synth")
+    p.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                   help="load generator: minimal asyncio HTTP/1.1 client (default) or httpx")  # fmt: skip
     p.add_argument("--providers", choices=("auto", "cuda", "cpu"), default="auto")
     p.add_argument("--max-batch", type=int, default=None)
     p.add_argument("--batch-wait-ms", type=float, default=None)
     p.add_argument("--intra-op-threads", type=int, default=None)
+    p.add_argument("--inference-threads", type=int, default=None)
     p.add_argument("--max-queue", type=int, default=None)
     p.add_argument("--decode-concurrency", type=int, default=None)
     p.add_argument("--checkpoint", type=Path, default=None, help="torch weights for the torch run")

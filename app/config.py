@@ -33,8 +33,18 @@ class Settings(BaseSettings):
         "without CUDA; cpu = CPU only.",
     )
     cuda_device_id: int = Field(0, ge=0, description="GPU index for the CUDA provider.")
+    inference_threads: int = Field(
+        0,
+        ge=0,
+        description="onnxruntime runs in flight per model, each on its own batch or its share of "
+        "one (0 = auto: the usable cores on CPU, 1 on CUDA). On CPU several single-threaded runs "
+        "beat one multi-threaded run: no thread waits for another inside an operator.",
+    )
     intra_op_threads: int = Field(
-        0, ge=0, description="onnxruntime intra-op threads (0 = the cores this process may use)."
+        0,
+        ge=0,
+        description="onnxruntime intra-op threads per run (0 = auto: the usable cores divided "
+        "by the inference threads, at least 1).",
     )
     max_upload_mb: float = Field(
         20.0, gt=0, description="Largest request body in MiB (413 past it, before reading all)."
@@ -110,9 +120,13 @@ class Settings(BaseSettings):
         except AttributeError:  # not on Linux
             return max(os.cpu_count() or 1, 1)
 
-    @property
-    def intra_op(self) -> int:
-        return self.intra_op_threads or self.cores
+    def inference_workers(self, cuda: bool) -> int:
+        """Concurrent onnxruntime runs per model: the setting, else cores (CPU) or 1 (CUDA)."""
+        return self.inference_threads or (1 if cuda else self.cores)
+
+    def intra_op(self, cuda: bool) -> int:
+        """Intra-op threads of one run: the setting, else the cores left per concurrent run."""
+        return self.intra_op_threads or max(1, self.cores // self.inference_workers(cuda))
 
     @property
     def decoders(self) -> int:

@@ -124,6 +124,7 @@ class LoadedModel:
     load_ms: float
     warmup_ms: float = 0.0
     bucket: bool = False  # batches are padded to powers of two (see app.batching)
+    workers: int = 1  # concurrent runs of the session (the batcher's inference threads)
     runs: int = field(default=0, repr=False)
 
     @property
@@ -241,6 +242,10 @@ class ModelRegistry:
     def loaded(self) -> dict[str, LoadedModel]:
         return dict(self._loaded)
 
+    def loaded_model(self, name: str) -> LoadedModel | None:
+        """The model if it is loaded already, else None (never loads)."""
+        return self._loaded.get(name)
+
     def get(self, name: str) -> LoadedModel:
         """The loaded model, loading (and warming up) on first use; safe to call from threads."""
         if name in self._loaded:
@@ -256,11 +261,19 @@ class ModelRegistry:
     def session_options(self, cuda: bool) -> ort.SessionOptions:
         """Session options for serving (docs/API.md, "Performance").
 
-        One batcher thread runs one session at a time per model, so the parallelism is inside
-        the run: ``intra_op`` = the usable cores, sequential execution (inter-op = 1: the
-        graphs are chains of convolutions/RNNs with nothing to run side by side). Spinning is
-        off by default: between runs the intra-op threads would otherwise spin and take CPU
-        from the decoders. Full graph optimisation (fusions, layout).
+        Threads: on CPU the batcher runs ``inference_threads`` (default: the usable cores)
+        single-threaded runs at once, each on its own batch or its share of one, instead of one
+        run with an intra-op pool over every core. In a pool, the thread that started a
+        parallel operator busy-waits (``pause`` loop) until the other threads finish their
+        part; in a server those threads are often preempted by decoding, the event loop or
+        other processes, and the waiting burns CPU (perf, cnn1d at 16 requests in flight:
+        11 % of the server's cycles in onnxruntime's spin-wait). Single-threaded runs never
+        wait for each other; the OS schedules them like the decoders. On CUDA one run at a
+        time (the GPU does the parallel work) with ``intra_op`` = the usable cores for the
+        CPU-side operators. Sequential execution (inter-op = 1: the graphs are chains of
+        convolutions/RNNs with nothing to run side by side). Spinning is off by default:
+        between runs the intra-op threads would otherwise spin and take CPU from the decoders.
+        Full graph optimisation (fusions, layout).
 
         Memory: on CPU the arena and memory patterns are off. With them, onnxruntime keeps the
         activation buffers of the largest batch it has ever run, plus a pattern per batch size
@@ -274,7 +287,7 @@ class ModelRegistry:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = s.intra_op
+        options.intra_op_num_threads = s.intra_op(cuda)
         options.inter_op_num_threads = 1
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = cuda
@@ -328,15 +341,12 @@ class ModelRegistry:
             providers = [(CUDA, self.cuda_options()), CPU]
         if wanted == "cuda" and reason is not None:
             raise ProviderUnavailableError(f"providers=cuda but {reason}")
-        try:
-            session = ort.InferenceSession(
-                str(path),
-                sess_options=self.session_options(cuda=providers[0] != CPU),
-                providers=providers,
-            )
-        except Exception as exc:
-            raise ModelLoadError(f"onnxruntime cannot load {path.parent.name!r}: {exc}") from exc
+        session = self._session(path, providers)
         in_use = session.get_providers()[0]
+        if providers[0] != CPU and in_use != CUDA:
+            # CUDA silently did not come up: rebuild with the CPU thread layout.
+            session = self._session(path, [CPU])
+            in_use = session.get_providers()[0]
         if wanted != "cpu" and in_use != CUDA:
             reason = reason or (
                 f"onnxruntime could not create the {CUDA} (no GPU, driver, CUDA or cuDNN "
@@ -345,6 +355,16 @@ class ModelRegistry:
             if wanted == "cuda":
                 raise ProviderUnavailableError(f"providers=cuda but {reason}")
         return session, in_use, reason
+
+    def _session(self, path: Path, providers: list[Any]) -> ort.InferenceSession:
+        try:
+            return ort.InferenceSession(
+                str(path),
+                sess_options=self.session_options(cuda=providers[0] != CPU),
+                providers=providers,
+            )
+        except Exception as exc:
+            raise ModelLoadError(f"onnxruntime cannot load {path.parent.name!r}: {exc}") from exc
 
     def _load(self, name: str) -> LoadedModel:
         card = self.card(name)
@@ -361,15 +381,19 @@ class ModelRegistry:
             fallback_reason=reason,
             load_ms=(time.perf_counter() - t0) * 1000,
             bucket=self.buckets(provider),
+            workers=self.settings.inference_workers(cuda=provider == CUDA),
         )
         model.warm_up(self.settings.max_batch)
         if reason is not None:
             log.warning("model %s: CUDA requested but FALLING BACK to CPU: %s", name, reason)
         log.info(
-            "model %s loaded on %s (session providers %s; load %.0f ms, warm-up %.0f ms)",
+            "model %s loaded on %s (session providers %s; %d concurrent run(s) x %d intra-op "
+            "thread(s); load %.0f ms, warm-up %.0f ms)",
             name,
             provider,
             session.get_providers(),
+            model.workers,
+            self.settings.intra_op(cuda=provider == CUDA),
             model.load_ms,
             model.warmup_ms,
         )

@@ -35,6 +35,7 @@ class ServiceState:
         return self.default_model
 
 
-def get_state(request: Request) -> ServiceState:
-    """FastAPI dependency: the state of the app serving this request."""
+async def get_state(request: Request) -> ServiceState:
+    """FastAPI dependency: the state of the app serving this request (async: a sync
+    dependency would cost every request a thread-pool hop)."""
     return request.app.state.service

@@ -143,6 +143,7 @@ class Tagger:
                     max_wait_s=s.batch_wait_ms / 1000,
                     bucket=model.bucket,
                     observer=self.metrics,
+                    workers=model.workers,
                 )
             return self._batchers[model.name]
 
@@ -265,7 +266,18 @@ class Tagger:
     # -- the whole pipeline ------------------------------------------------------------------
     async def load(self, name: str) -> LoadedModel:
         """The named model, loaded in a worker thread on first use."""
+        loaded = self.registry.loaded_model(name)
+        if loaded is not None:  # the common case: no thread hop
+            return loaded
         return await anyio.to_thread.run_sync(self.registry.get, name)
+
+    def prepare(
+        self, data: bytes, model: LoadedModel, segments: bool
+    ) -> tuple[np.ndarray, ChunkPlan, DecodedAudio]:
+        """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
+        audio = self.decode(data, model.sample_rate)
+        plan = self.chunk(len(audio.wave), model, segments)
+        return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
 
     async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
         """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`)."""
@@ -279,10 +291,10 @@ class Tagger:
         try:
             async with self._limiter():  # at most decode_concurrency decodes at once
                 tq = time.perf_counter()
-                audio = await anyio.to_thread.run_sync(self.decode, data, model.sample_rate)
+                chunks, plan, audio = await anyio.to_thread.run_sync(
+                    self.prepare, data, model, segments
+                )  # chunks: (N, L)
             t1 = time.perf_counter()
-            plan = self.chunk(len(audio.wave), model, segments)
-            chunks = take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples)  # (N, L)
             n_samples, sample_rate, duration_s = (
                 len(audio.wave),
                 audio.sample_rate,

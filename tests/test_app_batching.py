@@ -216,6 +216,83 @@ def test_a_failed_run_fails_its_requests_only() -> None:
         b.close()
 
 
+def test_two_idle_workers_split_a_lone_request_and_run_both_halves_at_once() -> None:
+    model = GatedModel(hold=True)
+    b = make_batcher(model, max_batch=16, workers=2)
+    x = chunks(16, 7)
+
+    async def scenario() -> np.ndarray:
+        future = asyncio.ensure_future(submit(b, x))
+        deadline = time.monotonic() + 10
+        while len(model.shapes) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert model.shapes == [8, 8], "both halves must be in flight before either finishes"
+        model.gate.set()
+        return await future
+
+    try:
+        got = asyncio.run(scenario())
+    finally:
+        b.close()
+    np.testing.assert_array_equal(got, expected(x))  # halves reassembled in the request's order
+    assert sorted(r.rows for r in b.stats.history) == [8, 8]
+
+
+def test_a_busy_worker_leaves_the_whole_batch_to_the_idle_one() -> None:
+    class HoldFirst(GatedModel):
+        """Only the first run waits at the gate."""
+
+        def __call__(self, x: np.ndarray) -> np.ndarray:
+            if self.shapes:
+                self.shapes.append(len(x))
+                return expected(x)
+            return super().__call__(x)
+
+    model = HoldFirst(hold=True)
+    b = make_batcher(model, max_batch=8, workers=2)
+    first, second = chunks(1, 1), chunks(8, 2)
+
+    async def scenario() -> list[np.ndarray]:
+        f1 = asyncio.ensure_future(submit(b, first))
+        await asyncio.to_thread(model.started.wait, 10)  # one thread is stuck on `first`
+        got2 = await asyncio.wait_for(submit(b, second), 10)  # not behind the stuck run
+        assert not f1.done()
+        model.gate.set()
+        return [await f1, got2]
+
+    try:
+        got = asyncio.run(scenario())
+    finally:
+        b.close()
+    assert model.shapes == [1, 8]  # one idle thread: its share is the whole queue
+    for x, g in zip((first, second), got, strict=True):
+        np.testing.assert_array_equal(g, expected(x))
+
+
+def test_many_requests_on_several_workers_never_mix_rows() -> None:
+    class Jittery(GatedModel):
+        def __call__(self, x: np.ndarray) -> np.ndarray:
+            time.sleep(float(np.random.default_rng(len(x)).uniform(0, 0.01)))
+            return super().__call__(x)
+
+    model = Jittery()
+    b = make_batcher(model, max_batch=6, max_queue=4096, workers=3)
+    xs = [chunks(n, seed) for seed, n in enumerate(np.random.default_rng(0).integers(1, 20, 60))]
+
+    async def scenario() -> list[np.ndarray]:
+        return await asyncio.gather(*(submit(b, x) for x in xs))
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        b.close()
+    for x, got in zip(xs, results, strict=True):
+        np.testing.assert_array_equal(got, expected(x))
+    assert sum(r.rows for r in b.stats.history) == sum(len(x) for x in xs)
+    assert b.depth == 0 and all(r.rows <= 6 for r in b.stats.history)
+    assert any(r.requests > 1 for r in b.stats.history)
+
+
 # -- through the app, with real onnxruntime sessions --------------------------------------------
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -266,7 +343,12 @@ def test_concurrent_requests_are_batched_and_match_sequential_results(
 ) -> None:
     uploads = [wav(2.0 + 0.5 * i, seed=i) for i in range(6)]
     settings = Settings(
-        models_dir=models_dir, providers="cpu", max_batch=64, intra_op_threads=1, max_queue=512
+        models_dir=models_dir,
+        providers="cpu",
+        max_batch=64,
+        intra_op_threads=1,
+        inference_threads=1,  # one run at a time: merging across requests is what is tested
+        max_queue=512,
     )
     with TestClient(create_app(settings)) as c:
         sequential = []
@@ -394,11 +476,19 @@ def test_runtime_metrics_move(models_dir: Path) -> None:
 
 
 def test_session_options_are_deliberate(models_dir: Path) -> None:
-    registry = app.registry.ModelRegistry(
-        Settings(models_dir=models_dir, providers="cpu", intra_op_threads=0)
-    )
+    settings = Settings(models_dir=models_dir, providers="cpu", intra_op_threads=0)
+    registry = app.registry.ModelRegistry(settings)
     cpu = registry.session_options(cuda=False)
-    assert cpu.intra_op_num_threads == Settings().cores and cpu.inter_op_num_threads == 1
+    # CPU: one single-threaded run per core; CUDA: one run, all cores for its CPU-side work.
+    assert settings.inference_workers(cuda=False) == settings.cores
+    assert cpu.intra_op_num_threads == 1 and cpu.inter_op_num_threads == 1
+    assert settings.inference_workers(cuda=True) == 1
+    assert registry.session_options(cuda=True).intra_op_num_threads == settings.cores
+    two = Settings(models_dir=models_dir, inference_threads=2, intra_op_threads=0)
+    assert two.intra_op(cuda=False) == max(1, two.cores // 2) and two.inference_workers(True) == 2
+    assert Settings(intra_op_threads=3).intra_op(cuda=False) == 3
+    model = registry.get("beta")
+    assert model.workers == settings.cores
     assert cpu.execution_mode == app.registry.ort.ExecutionMode.ORT_SEQUENTIAL
     assert cpu.graph_optimization_level == app.registry.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert not cpu.enable_cpu_mem_arena and not cpu.enable_mem_pattern
@@ -415,8 +505,12 @@ def test_bucketed_model_warms_every_bucket_and_gives_the_same_answers(models_dir
     data = wav(2.5, 3)
     answers = {}
     for buckets in ("off", "on"):
-        settings = Settings(
-            models_dir=models_dir, providers="cpu", batch_buckets=buckets, max_batch=8
+        settings = Settings(  # one run at a time, as on CUDA (where buckets are used)
+            models_dir=models_dir,
+            providers="cpu",
+            batch_buckets=buckets,
+            max_batch=8,
+            inference_threads=1,
         )
         application = create_app(settings)
         with TestClient(application) as c:
@@ -462,6 +556,30 @@ def test_bench_smoke_prints_a_json_last_line(models_dir: Path, tmp_path: Path) -
     level = last["by_concurrency"]["1"]
     assert level["requests"] == 4 and level["errors"] == {}
     assert level["mean_batch"] >= 1
+
+
+def test_bench_raw_client_reads_length_chunked_and_closing_responses() -> None:
+    from app.bench import multipart_request, read_response
+
+    async def parse(raw: bytes) -> tuple[int, bytes, bool]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(raw)
+        reader.feed_eof()
+        return await read_response(reader)
+
+    fixed = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+    chunked = (
+        b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
+    closing = b"HTTP/1.1 413 Too Large\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+    assert asyncio.run(parse(fixed)) == (200, b"hello", True)
+    assert asyncio.run(parse(chunked)) == (503, b"abcde", True)
+    assert asyncio.run(parse(closing)) == (413, b"{}", False)
+    request = multipart_request("127.0.0.1", 8000, "/predict", b"ID3\x00mp3", "a.mp3")
+    head, _, body = request.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /predict HTTP/1.1\r\n")
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert b'name="file"; filename="a.mp3"' in body and b"\r\n\r\nID3\x00mp3\r\n--" in body
 
 
 def test_gil_switch_interval_is_set_at_start_up(models_dir: Path) -> None:

@@ -33,7 +33,14 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(models_dir: Path):
-    settings = Settings(models_dir=models_dir, providers="cpu", max_batch=4, intra_op_threads=1)
+    # Two concurrent runs whatever the core count: a clip's chunks are split across both.
+    settings = Settings(
+        models_dir=models_dir,
+        providers="cpu",
+        max_batch=4,
+        intra_op_threads=1,
+        inference_threads=2,
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
