@@ -23,9 +23,9 @@ For each model it measures, on this machine:
   ``max_batch`` (the server's structure, without its batcher). An untimed pass over the clips
   warms it up first (the server gets warm-up requests too); ``--repeats`` reports medians.
 * **overhead ratio** = floor clips/s / served clips/s (1.0 = serving costs nothing).
-* **onnx_vs_torch** = PyTorch eager time / onnxruntime time for one batch of ``max_batch``
-  chunks (PyTorch with one thread per usable core; onnxruntime as served: the batch split over
-  its ``workers`` concurrent runs), the model rebuilt with ``training.models.build_model`` from the card's
+* **onnx_vs_torch** = PyTorch eager time / onnxruntime time for one clip's 16 chunks
+  (PyTorch: one batch, one thread per usable core; onnxruntime as served: runs of at most
+  ``max_batch`` chunks, ``workers`` at a time), the model rebuilt with ``training.models.build_model`` from the card's
   ``architecture``/``model_config`` (weights from ``--checkpoint`` if given, otherwise random
   initialisation: timing does not depend on the weights). ``null`` with a note when torch or the
   architecture is missing.
@@ -159,7 +159,7 @@ def floor_run(
     tagger: Tagger, model: LoadedModel, clips: list[bytes], requests: int, c: int
 ) -> Floor:
     """In-process throughput with ``c`` clips in flight (see the module docstring)."""
-    max_batch = tagger.settings.max_batch
+    max_batch = model.max_batch
     items = [clips[i % len(clips)] for i in range(requests)]
     cpu0 = time.process_time()
     with concurrent.futures.ThreadPoolExecutor(model.workers) as pool:
@@ -280,7 +280,7 @@ def torch_comparison(
     with torch.inference_mode():
         torch_s = timed(lambda: torch.sigmoid(net(xt)))
     with concurrent.futures.ThreadPoolExecutor(model.workers) as pool:
-        onnx_s = timed(lambda: split_run(model, x, batch, pool))
+        onnx_s = timed(lambda: split_run(model, x, model.max_batch, pool))
     return {
         "onnx_vs_torch": torch_s / onnx_s,
         "torch_ms": torch_s * 1000,
@@ -543,7 +543,7 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
     cuda = model.provider == "CUDAExecutionProvider"
     print(
         f"\n== {name} ({model.card.architecture}, {model.provider}, chunk "
-        f"{model.chunk_samples} samples, max_batch {settings.max_batch}, {model.workers} "
+        f"{model.chunk_samples} samples, max_batch {model.max_batch}, {model.workers} "
         f"concurrent run(s) x {settings.intra_op(cuda)} intra-op thread(s), decoders "
         f"{settings.decoders}, client {args.client}); load "
         f"{os.getloadavg()[0]:.2f} ==",
@@ -551,7 +551,7 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
     )
     print(HEADER, flush=True)
     torch_info = (
-        torch_comparison(model, settings.max_batch, settings.cores, args.checkpoint)
+        torch_comparison(model, 16, settings.cores, args.checkpoint)
         if not args.no_torch
         else {"onnx_vs_torch": None, "note": "skipped (--no-torch)"}
     )

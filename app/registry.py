@@ -125,6 +125,7 @@ class LoadedModel:
     warmup_ms: float = 0.0
     bucket: bool = False  # batches are padded to powers of two (see app.batching)
     workers: int = 1  # concurrent runs of the session (the batcher's inference threads)
+    max_batch: int = 16  # most chunks per run
     runs: int = field(default=0, repr=False)
 
     @property
@@ -382,17 +383,19 @@ class ModelRegistry:
             load_ms=(time.perf_counter() - t0) * 1000,
             bucket=self.buckets(provider),
             workers=self.settings.inference_workers(cuda=provider == CUDA),
+            max_batch=self.settings.batch_limit(cuda=provider == CUDA),
         )
-        model.warm_up(self.settings.max_batch)
+        model.warm_up(model.max_batch)
         if reason is not None:
             log.warning("model %s: CUDA requested but FALLING BACK to CPU: %s", name, reason)
         log.info(
-            "model %s loaded on %s (session providers %s; %d concurrent run(s) x %d intra-op "
-            "thread(s); load %.0f ms, warm-up %.0f ms)",
+            "model %s loaded on %s (session providers %s; %d concurrent run(s) of at most %d "
+            "chunks x %d intra-op thread(s); load %.0f ms, warm-up %.0f ms)",
             name,
             provider,
             session.get_providers(),
             model.workers,
+            model.max_batch,
             self.settings.intra_op(cuda=provider == CUDA),
             model.load_ms,
             model.warmup_ms,

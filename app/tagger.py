@@ -138,7 +138,7 @@ class Tagger:
                     provider=model.provider,
                     run=lambda x, m=model: m.run(x),  # looked up per run (patchable)
                     n_outputs=len(model.tags),
-                    max_batch=s.max_batch,
+                    max_batch=model.max_batch,
                     max_queue=s.max_queue,
                     max_wait_s=s.batch_wait_ms / 1000,
                     bucket=model.bucket,

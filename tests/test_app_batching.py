@@ -387,7 +387,14 @@ def test_queue_full_is_503_with_retry_after_and_the_server_keeps_serving(
     models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # beta has 1.5 s chunks; a 3 s clip gives 16 chunks. Queue of 16: one request waiting fills it.
-    settings = Settings(models_dir=models_dir, providers="cpu", max_queue=16, intra_op_threads=1)
+    settings = Settings(  # one run of the whole request at a time: the queue math is exact
+        models_dir=models_dir,
+        providers="cpu",
+        max_queue=16,
+        max_batch=16,
+        intra_op_threads=1,
+        inference_threads=1,
+    )
     gate, started = threading.Event(), threading.Event()
     real = app.registry.LoadedModel.run
 
@@ -487,8 +494,10 @@ def test_session_options_are_deliberate(models_dir: Path) -> None:
     two = Settings(models_dir=models_dir, inference_threads=2, intra_op_threads=0)
     assert two.intra_op(cuda=False) == max(1, two.cores // 2) and two.inference_workers(True) == 2
     assert Settings(intra_op_threads=3).intra_op(cuda=False) == 3
+    assert settings.batch_limit(cuda=False) == 4 and settings.batch_limit(cuda=True) == 16
+    assert Settings(max_batch=7).batch_limit(cuda=True) == 7
     model = registry.get("beta")
-    assert model.workers == settings.cores
+    assert model.workers == settings.cores and model.max_batch == 4
     assert cpu.execution_mode == app.registry.ort.ExecutionMode.ORT_SEQUENTIAL
     assert cpu.graph_optimization_level == app.registry.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert not cpu.enable_cpu_mem_arena and not cpu.enable_mem_pattern
