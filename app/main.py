@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(f"refusing to start: {exc.detail}") from exc
         service_metrics.observe_loaded(model)
         state.tagger.start()
-        state.tagger.batcher(model)  # the default model's inference thread starts now
+        state.tagger.batcher(model)  # the default model's inference threads start now
         state.default_model = name
         state.ready = True
         log.info("ready: default model %s on %s", name, model.provider)

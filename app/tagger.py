@@ -7,8 +7,9 @@
   :func:`training.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
   least ``min_duration_s``) are zero-padded, as in training's evaluation.
 * run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
-  Batcher`, whose inference thread runs chunks of concurrent requests together (at most
-  ``max_batch`` per onnxruntime run) and gives each request its own rows back.
+  Batcher`, whose inference threads run chunks of concurrent requests together (at most
+  ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
+  rows back.
 
 Admission and back-pressure: before decoding, a request reserves ``eval_chunks`` chunks in the
 model's bounded queue (503 + ``Retry-After`` when full); decoding runs in worker threads, at most
