@@ -21,7 +21,9 @@ For each model it measures, on this machine:
   median per-clip time of that. With ``c`` in flight, ``min(c, decode_concurrency)`` decoder
   threads feed ``workers`` inference threads that each run whole clips in batches of
   ``max_batch`` (the server's structure, without its batcher). An untimed pass over the clips
-  warms it up first (the server gets warm-up requests too); ``--repeats`` reports medians.
+  warms it up first (the server gets warm-up requests too). Floor and served runs alternate
+  (floor, served, floor, served, ...), with the server idle during floor runs, and
+  ``--repeats`` reports the medians of each side.
 * **overhead ratio** = floor clips/s / served clips/s (1.0 = serving costs nothing).
 * **onnx_vs_torch** = PyTorch eager time / onnxruntime time for one clip's 16 chunks
   (PyTorch: one batch, one thread per usable core; onnxruntime as served: runs of at most
@@ -555,18 +557,8 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
         if not args.no_torch
         else {"onnx_vs_torch": None, "note": "skipped (--no-torch)"}
     )
-    floors: dict[int, Floor] = {}
     floor_requests = min(args.requests, args.floor_requests)
     floor_run(tagger, model, clips, len(clips), 1)  # warm-up, as the server gets (untimed)
-    for c in args.concurrency:
-        runs = [floor_run(tagger, model, clips, floor_requests, c) for _ in range(args.repeats)]
-        floors[c] = Floor(
-            float(np.median([f.clips_per_s for f in runs])),
-            float(np.median([f.p50_ms for f in runs])),
-            floor_requests,
-            float(np.median([f.cpu_ms for f in runs])),
-        )
-    del tagger, registry, model  # free the in-process session before the server starts
 
     paths = []
     for i, data in enumerate(clips):
@@ -584,16 +576,27 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
                 warm = server.memory()
                 before = fetch_metrics(server.url)
                 sampler = RssSampler(server.proc.pid)
-                server_cpu0 = proc_cpu_s(server.proc.pid)
-                outs = [
-                    loadgen.submit(
-                        load_generator, server.url, paths, c, args.requests, args.client
-                    ).result()
-                    for _ in range(args.repeats)
-                ]
+                # Floor and served runs alternate, so a change in the machine's background
+                # load (it is shared) moves both sides of the ratio alike.
+                outs, floors, server_cpu_s = [], [], 0.0
+                for _ in range(args.repeats):
+                    floors.append(floor_run(tagger, model, clips, floor_requests, c))
+                    cpu0 = proc_cpu_s(server.proc.pid)
+                    outs.append(
+                        loadgen.submit(
+                            load_generator, server.url, paths, c, args.requests, args.client
+                        ).result()
+                    )
+                    server_cpu_s += proc_cpu_s(server.proc.pid) - cpu0
                 rss_curve = sampler.stop()
                 served_n = sum(sum(o["statuses"].values()) for o in outs)
-                server_cpu_ms = 1000 * (proc_cpu_s(server.proc.pid) - server_cpu0) / served_n
+                server_cpu_ms = 1000 * server_cpu_s / served_n
+                floor = Floor(
+                    float(np.median([f.clips_per_s for f in floors])),
+                    float(np.median([f.p50_ms for f in floors])),
+                    floor_requests,
+                    float(np.median([f.cpu_ms for f in floors])),
+                )
                 client_cpu_ms = 1000 * sum(o["cpu_s"] for o in outs) / served_n
                 # The median repeat by throughput (its latencies and errors come with it).
                 out = sorted(outs, key=lambda o: len(o["latencies"]) / o["wall_s"])[len(outs) // 2]
@@ -605,7 +608,6 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
 
                 lat = out["latencies"]
                 served = len(lat) / out["wall_s"]
-                floor = floors[c]
                 errors = {k: v for k, v in out["statuses"].items() if k != "200"}
                 runs = delta("tagger_batch_size_count")
                 queued = delta("tagger_inference_queue_duration_seconds_count")
@@ -644,6 +646,7 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
     for lv in levels:
         print(f"   c={lv.concurrency}: RSS at 25/50/75/100 % of the run: {lv.rss_quartiles_mb} MB")
     print(f"   torch: {torch_info['note']}", flush=True)
+    del tagger, registry, model
     return {"levels": levels, "torch": torch_info, "load_avg": os.getloadavg()}
 
 
