@@ -73,6 +73,20 @@ async def submit(b: Batcher, x: np.ndarray) -> np.ndarray:
     return await b.admit(len(x)).submit(x)
 
 
+def run_then_close(b: Batcher, scenario):
+    """Run an async scenario against ``b``, then stop its threads whatever happened."""
+    try:
+        return asyncio.run(scenario())
+    finally:
+        b.close()
+
+
+def assert_own_rows(xs: list[np.ndarray], results: list[np.ndarray]) -> None:
+    """Every request got exactly its own rows' outputs, in its own order."""
+    for x, got in zip(xs, results, strict=True):
+        np.testing.assert_array_equal(got, expected(x))
+
+
 def test_bucket_sizes() -> None:
     assert [bucket_size(n, 16) for n in (1, 2, 3, 5, 9, 16)] == [1, 2, 4, 8, 16, 16]
     assert bucket_size(7, 6) == 6
@@ -92,12 +106,7 @@ def test_requests_queued_during_a_run_share_the_next_run() -> None:
         model.gate.set()
         return await asyncio.gather(first, *rest)
 
-    try:
-        results = asyncio.run(scenario())
-    finally:
-        b.close()
-    for x, got in zip(xs, results, strict=True):
-        np.testing.assert_array_equal(got, expected(x))  # each request gets its own rows
+    assert_own_rows(xs, run_then_close(b, scenario))
     runs = list(b.stats.history)
     assert [r.rows for r in runs] == [3, 11] and runs[1].requests == 3
     assert model.shapes == [3, 11]
@@ -114,12 +123,8 @@ def test_large_requests_are_split_and_reassembled_in_order() -> None:
         model.gate.set()
         return await asyncio.gather(*futures)
 
-    try:
-        results = asyncio.run(scenario())
-    finally:
-        b.close()
-    for x, got in zip(xs, results, strict=True):
-        np.testing.assert_array_equal(got, expected(x))
+    results = run_then_close(b, scenario)
+    assert_own_rows(xs, results)
     assert all(r.rows <= 4 for r in b.stats.history)
     assert sum(r.rows for r in b.stats.history) == 14
     assert any(r.requests > 1 for r in b.stats.history)  # 10 = 4 + 4 + (2 | 2 of the next)
@@ -230,10 +235,7 @@ def test_two_idle_workers_split_a_lone_request_and_run_both_halves_at_once() -> 
         model.gate.set()
         return await future
 
-    try:
-        got = asyncio.run(scenario())
-    finally:
-        b.close()
+    got = run_then_close(b, scenario)
     np.testing.assert_array_equal(got, expected(x))  # halves reassembled in the request's order
     assert sorted(r.rows for r in b.stats.history) == [8, 8]
 
@@ -260,13 +262,9 @@ def test_a_busy_worker_leaves_the_whole_batch_to_the_idle_one() -> None:
         model.gate.set()
         return [await f1, got2]
 
-    try:
-        got = asyncio.run(scenario())
-    finally:
-        b.close()
+    got = run_then_close(b, scenario)
     assert model.shapes == [1, 8]  # one idle thread: its share is the whole queue
-    for x, g in zip((first, second), got, strict=True):
-        np.testing.assert_array_equal(g, expected(x))
+    assert_own_rows([first, second], got)
 
 
 def test_many_requests_on_several_workers_never_mix_rows() -> None:
@@ -282,12 +280,8 @@ def test_many_requests_on_several_workers_never_mix_rows() -> None:
     async def scenario() -> list[np.ndarray]:
         return await asyncio.gather(*(submit(b, x) for x in xs))
 
-    try:
-        results = asyncio.run(scenario())
-    finally:
-        b.close()
-    for x, got in zip(xs, results, strict=True):
-        np.testing.assert_array_equal(got, expected(x))
+    results = run_then_close(b, scenario)
+    assert_own_rows(xs, results)
     assert sum(r.rows for r in b.stats.history) == sum(len(x) for x in xs)
     assert b.depth == 0 and all(r.rows <= 6 for r in b.stats.history)
     assert any(r.requests > 1 for r in b.stats.history)
