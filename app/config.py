@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 """The repository's embedded models (``<repo>/models``), independent of the working directory."""
 
 
@@ -118,11 +120,14 @@ class Settings(BaseSettings):
 
     @property
     def cores(self) -> int:
-        """CPU cores this process may run on (affinity-aware)."""
+        """CPU cores this process may use: its CPU affinity, capped by a cgroup CPU quota
+        (``docker run --cpus``, compose ``cpus``), which affinity does not show."""
         try:
-            return max(len(os.sched_getaffinity(0)), 1)
+            cores = max(len(os.sched_getaffinity(0)), 1)
         except AttributeError:  # not on Linux
-            return max(os.cpu_count() or 1, 1)
+            cores = max(os.cpu_count() or 1, 1)
+        quota = cgroup_cpu_quota()
+        return min(cores, max(1, math.ceil(quota))) if quota else cores
 
     def inference_workers(self, cuda: bool) -> int:
         """Concurrent onnxruntime runs per model: the setting, else cores (CPU) or 1 (CUDA)."""
@@ -143,3 +148,23 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """CPUs allowed by the cgroup's CFS quota (quota / period), or None when unlimited or
+    unknown. cgroup v2: ``cpu.max`` (``"max 100000"`` or ``"150000 100000"``); v1:
+    ``cpu/cpu.cfs_quota_us`` (-1 = unlimited) and ``cpu/cpu.cfs_period_us``. Inside a container
+    these files are the container's own."""
+    try:
+        v2 = root / "cpu.max"
+        if v2.is_file():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        v1 = root / "cpu" / "cpu.cfs_quota_us"
+        if v1.is_file():
+            quota_us = int(v1.read_text())
+            period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+            return None if quota_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+    return None

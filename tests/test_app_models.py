@@ -14,8 +14,9 @@ import pytest
 from conftest_app import audio_bytes, make_models_dir, tone, write_model
 from fastapi.testclient import TestClient
 
+import app.config
 import app.registry
-from app.config import DEFAULT_MODELS_DIR, Settings
+from app.config import DEFAULT_MODELS_DIR, Settings, cgroup_cpu_quota
 from app.main import create_app
 from app.registry import CUDA, ModelRegistry
 from training.constants import SAMPLE_RATE
@@ -270,6 +271,26 @@ def test_concurrent_first_use_loads_once(models_dir: Path, monkeypatch: pytest.M
 
 
 # -- settings -----------------------------------------------------------------------------------
+def test_cgroup_cpu_quota_caps_the_cores(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    v2.mkdir()
+    cases = [("max 100000", None), ("150000 100000", 1.5), ("garbage", None)]
+    for text, quota in cases:
+        (v2 / "cpu.max").write_text(text + "\n")
+        assert cgroup_cpu_quota(v2) == quota, text
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    for text, quota in [("-1", None), ("50000", 0.5), ("400000", 4.0)]:
+        (v1 / "cpu" / "cpu.cfs_quota_us").write_text(text + "\n")
+        assert cgroup_cpu_quota(v1) == quota, text
+    assert cgroup_cpu_quota(tmp_path / "absent") is None
+    affinity = Settings().cores
+    monkeypatch.setattr(app.config, "cgroup_cpu_quota", lambda: 0.5)
+    assert Settings().cores == 1  # at least one core
+    monkeypatch.setattr(app.config, "cgroup_cpu_quota", lambda: 1000.0)
+    assert Settings().cores == affinity  # a quota never adds cores
+
+
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TAGGER_MODELS_DIR", str(tmp_path))
     monkeypatch.setenv("TAGGER_PROVIDERS", "cpu")
