@@ -557,7 +557,7 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
         if not args.no_torch
         else {"onnx_vs_torch": None, "note": "skipped (--no-torch)"}
     )
-    floor_requests = min(args.requests, args.floor_requests)
+    floor_requests = min(args.requests, args.floor_requests or args.requests)
     floor_run(tagger, model, clips, len(clips), 1)  # warm-up, as the server gets (untimed)
 
     paths = []
@@ -733,9 +733,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     p.add_argument("--clips", type=int, default=8, help="distinct clips (default 8)")
     p.add_argument("--concurrency", default="1,4,16", help="levels, e.g. 1,4,16")
-    p.add_argument("--requests", type=int, default=64, help="requests per level (default 64)")
-    p.add_argument("--floor-requests", type=int, default=32,
-                   help="at most this many requests per floor measurement (default 32)")  # fmt: skip
+    p.add_argument("--requests", type=int, default=128, help="requests per level (default 128)")
+    p.add_argument("--floor-requests", type=int, default=None,
+                   help="at most this many requests per floor measurement (default: --requests)")  # fmt: skip
     p.add_argument("--repeats", type=int, default=1,
                    help="repeat each served and floor measurement, report the median")  # fmt: skip
     p.add_argument("--clip-source", choices=("synth", "mtat"), default="synth")
