@@ -66,6 +66,10 @@ def test_take_chunks_pads_short_signal() -> None:
     assert c.shape == (3, 8) and c.dtype == np.float32
     np.testing.assert_array_equal(c[:, 0], [0, 6, 12])
     np.testing.assert_array_equal(c[-1], y[12:])
+    hops = hop_starts(20, 8, 5)  # [0, 5, 10, 12]: overlapping rows are independent copies
+    np.testing.assert_array_equal(take_chunks(y, hops, 8), [y[s : s + 8] for s in hops])
+    with pytest.raises(IndexError, match="outside"):
+        take_chunks(y, np.array([13]), 8)
 
 
 def test_random_crop_shapes_determinism_and_padding(cache: ClipCache) -> None:
