@@ -67,6 +67,12 @@ def bucket_size(n: int, max_batch: int) -> int:
     return min(1 << max(n - 1, 0).bit_length(), max_batch)
 
 
+def share_rows(queued: int, idle: int, max_batch: int) -> int:
+    """Rows one of ``idle`` idle inference threads takes from ``queued``: an even share
+    (``ceil(queued / idle)``), at least 1, at most ``max_batch``."""
+    return min(max_batch, max(1, -(-queued // max(idle, 1))))
+
+
 def bucket_sizes(max_batch: int) -> list[int]:
     """Every batch shape a bucketing batcher can run: 1, 2, 4, ... and ``max_batch``."""
     return sorted({bucket_size(n, max_batch) for n in range(1, max_batch + 1)})
@@ -277,8 +283,7 @@ class Batcher:
     def _share(self) -> int:
         """Rows for the calling idle thread: the queue split over the idle threads, at most
         ``max_batch`` (called under the lock, before the caller counts as busy)."""
-        idle = max(self.workers - self._busy, 1)
-        return min(self.max_batch, max(1, -(-self._queued // idle)))
+        return share_rows(self._queued, self.workers - self._busy, self.max_batch)
 
     def _take(self, room: int) -> list[tuple[_Request, int, int]]:
         """Up to ``room`` rows from the head of the queue: ``[(request, start, stop)]``."""

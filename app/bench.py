@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 
+from app.batching import share_rows
 from app.config import DEFAULT_MODELS_DIR, Settings
 from app.registry import LoadedModel, ModelRegistry
 from app.tagger import Tagger
@@ -150,7 +151,7 @@ class Floor:
 def split_run(model: LoadedModel, chunks: np.ndarray, max_batch: int, pool) -> np.ndarray:
     """``(N, L)`` -> ``(N, K)``: the rows split over ``model.workers`` concurrent runs (the
     batcher's split of a lone request: ``ceil(N / workers)`` rows each, at most ``max_batch``)."""
-    size = min(max_batch, -(-len(chunks) // model.workers))
+    size = share_rows(len(chunks), model.workers, max_batch)
     parts = [chunks[i : i + size] for i in range(0, len(chunks), size)]
     if len(parts) == 1:
         return model.run(parts[0])
@@ -405,6 +406,30 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
     return status, body, headers.get("connection") != "close"
 
 
+class _Tally:
+    """Statuses and 200-latencies of a load run, and its wall and CPU time."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.statuses: dict[str, int] = {}
+
+    def record(self, status: int, seconds: float) -> None:
+        self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
+        if status == 200:
+            self.latencies.append(seconds)
+
+    async def run(self, workers: list) -> dict:
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*workers)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        return {
+            "latencies": self.latencies,
+            "statuses": self.statuses,
+            "wall_s": wall,
+            "cpu_s": cpu,
+        }
+
+
 async def _raw_load(url: str, clips: list[bytes], concurrency: int, requests: int) -> dict:
     from urllib.parse import urlsplit
 
@@ -414,8 +439,7 @@ async def _raw_load(url: str, clips: list[bytes], concurrency: int, requests: in
         multipart_request(host, port, "/predict", clip, f"clip{i}.mp3")
         for i, clip in enumerate(clips)
     ]
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
+    tally = _Tally()
     counter = iter(range(requests))
 
     async def worker() -> None:
@@ -430,9 +454,7 @@ async def _raw_load(url: str, clips: list[bytes], concurrency: int, requests: in
                 dt = time.perf_counter() - t
                 if status == 200 and b'"tags"' not in body:
                     status = 0  # counted as an error: a 200 without tags
-                statuses[str(status)] = statuses.get(str(status), 0) + 1
-                if status == 200:
-                    latencies.append(dt)
+                tally.record(status, dt)
                 if not keep_alive:
                     writer.close()
                     reader = writer = None
@@ -440,17 +462,13 @@ async def _raw_load(url: str, clips: list[bytes], concurrency: int, requests: in
             if writer is not None:
                 writer.close()
 
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"latencies": latencies, "statuses": statuses, "wall_s": wall, "cpu_s": cpu}
+    return await tally.run([worker() for _ in range(concurrency)])
 
 
 async def _httpx_load(url: str, clips: list[bytes], concurrency: int, requests: int) -> dict:
     import httpx
 
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
+    tally = _Tally()
     counter = iter(range(requests))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
@@ -460,15 +478,9 @@ async def _httpx_load(url: str, clips: list[bytes], concurrency: int, requests: 
                 files = {"file": (f"clip{i}.mp3", clips[i % len(clips)], "audio/mpeg")}
                 t = time.perf_counter()
                 r = await client.post("/predict", files=files)
-                dt = time.perf_counter() - t
-                statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
-                if r.status_code == 200:
-                    latencies.append(dt)
+                tally.record(r.status_code, time.perf_counter() - t)
 
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"latencies": latencies, "statuses": statuses, "wall_s": wall, "cpu_s": cpu}
+        return await tally.run([worker() for _ in range(concurrency)])
 
 
 def fetch_metrics(url: str) -> dict[str, float]:
