@@ -109,15 +109,7 @@ class SampleCNNRNN(nn.Module):
         super().__init__()
         self.front = SampleCNNFront(6, config.width)
         self.min_samples = self.front.min_samples
-        self.head = RecurrentHead(
-            cell,
-            self.front.out_channels,
-            scaled(config.hidden, config.width),
-            config.layers,
-            n_tags,
-            summary=config.summary,
-            dropout=config.dropout,
-        )
+        self.head = RecurrentHead.from_config(cell, self.front.out_channels, config, n_tags)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         check_wave(wave)

@@ -74,15 +74,7 @@ class CRNN(nn.Module):
         if freq_left < 1:
             raise ValueError(f"{self.spec.n_bins} frequency bins are too few for the CNN pools")
         self.min_samples = config.n_fft + (time_pool - 1) * config.hop  # >= 1 step after pools
-        self.head = RecurrentHead(
-            cell,
-            chans[-1],
-            scaled(config.hidden, config.width),
-            config.layers,
-            n_tags,
-            summary=config.summary,
-            dropout=config.dropout,
-        )
+        self.head = RecurrentHead.from_config(cell, chans[-1], config, n_tags)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         check_wave(wave)

@@ -6,6 +6,8 @@ Every op here exports to plain ONNX operators that onnxruntime's CUDA execution 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -98,6 +100,20 @@ class RecurrentHead(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden, n_tags)
+
+    @classmethod
+    def from_config(cls, cell: str, in_features: int, config: Any, n_tags: int) -> RecurrentHead:
+        """The head of a recurrent model whose config has ``hidden`` (scaled by ``width``),
+        ``layers``, ``summary`` and ``dropout``."""
+        return cls(
+            cell,
+            in_features,
+            scaled(config.hidden, config.width),
+            config.layers,
+            n_tags,
+            summary=config.summary,
+            dropout=config.dropout,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x.transpose(1, 2))  # (B, C, T) -> (B, T, C) -> (B, T, H)
