@@ -7,18 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest_train import TINY_OVERRIDES
 
 from training.benchmark import RESULT_COLUMNS, benchmark
 
-TINY = {
-    "epochs": 1,
-    "chunk_samples": 16000,
-    "width": 0.125,
-    "batch_size": 8,
-    "eval_chunks": 2,
-    "num_workers": 0,
-    "device": "cpu",
-}
+TINY = {**TINY_OVERRIDES, "epochs": 1}
 
 
 @pytest.mark.slow  # ~30-50 s on 2 cores: synth + prepare + two trainings + plots

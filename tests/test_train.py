@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest_train import TINY_OVERRIDES
 
 from training.config import TrainConfig, profile
 from training.models import build_model
@@ -31,17 +32,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny(**changes: object) -> TrainConfig:
-    base = {
-        "epochs": 2,
-        "chunk_samples": 16000,
-        "width": 0.125,
-        "batch_size": 8,
-        "eval_chunks": 2,
-        "num_workers": 0,
-        "device": "cpu",
-    }
-    base.update(changes)
-    return profile("quick", "cnn1d", **base)
+    return profile("quick", "cnn1d", **{**TINY_OVERRIDES, "epochs": 2, **changes})
 
 
 def test_config_roundtrip_and_validation() -> None:
