@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from app.batching import share_rows
 from app.config import DEFAULT_MODELS_DIR, Settings
@@ -531,6 +532,17 @@ class Level:
     onnx_vs_torch: float | None = None
 
 
+SETTING_FLAGS = (
+    "max_batch",
+    "batch_wait_ms",
+    "intra_op_threads",
+    "inference_threads",
+    "max_queue",
+    "decode_concurrency",
+)
+"""Flags passed to the server (and the floor) as ``TAGGER_<NAME>`` settings."""
+
+
 def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: Path) -> dict:
     env = {
         "TAGGER_MODELS_DIR": str(args.models_dir),
@@ -538,14 +550,7 @@ def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: P
         "TAGGER_PROVIDERS": args.providers,
         "TAGGER_LOG_LEVEL": "WARNING",
     }
-    for key in (
-        "max_batch",
-        "batch_wait_ms",
-        "intra_op_threads",
-        "inference_threads",
-        "max_queue",
-        "decode_concurrency",
-    ):
+    for key in SETTING_FLAGS:
         value = getattr(args, key)
         if value is not None:
             env[f"TAGGER_{key.upper()}"] = str(value)
@@ -776,6 +781,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--concurrency levels must be >= 1")
     if args.clips < 1 or args.requests < 1 or args.repeats < 1:
         p.error("--clips, --requests and --repeats must be >= 1")
+    if args.floor_requests is not None and args.floor_requests < 1:
+        p.error("--floor-requests must be >= 1")
+    overrides = {k: getattr(args, k) for k in SETTING_FLAGS if getattr(args, k) is not None}
+    try:
+        Settings(**overrides)  # the server would refuse the same values at start-up
+    except ValidationError as exc:
+        p.error("; ".join(f"--{e['loc'][0].replace('_', '-')}: {e['msg']}" for e in exc.errors()))
     args.models_dir = args.models_dir.resolve()
     return args
 

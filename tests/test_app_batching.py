@@ -561,6 +561,27 @@ def test_bench_smoke_prints_a_json_last_line(models_dir: Path, tmp_path: Path) -
     assert level["mean_batch"] >= 1
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--concurrency", "1,x"], "takes integers"),
+        (["--requests", "0"], "must be >= 1"),
+        (["--floor-requests", "-3"], "--floor-requests must be >= 1"),
+        (["--inference-threads", "-1"], "--inference-threads: Input should be greater"),
+        (["--max-batch", "-2", "--batch-wait-ms", "-1"], "--max-batch: .*; --batch-wait-ms"),
+    ],
+)
+def test_bench_rejects_bad_arguments_before_starting_anything(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.bench import parse_args
+
+    with pytest.raises(SystemExit) as info:
+        parse_args(argv)
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
 def test_bench_raw_client_reads_length_chunked_and_closing_responses() -> None:
     from app.bench import multipart_request, read_response
 
