@@ -33,7 +33,7 @@ For each model it measures, on this machine:
   architecture is missing.
 
 Clips are synthetic 29.1 s MP3s (``training.synth.render_clip``, encoded with
-``training.audio.encode_mp3``) or, with ``--clip-source mtat``, the real MTAT clip of
+``training.data.audio.encode_mp3``) or, with ``--clip-source mtat``, the real MTAT clip of
 tests/data. The last line printed is one JSON object (keys ``clips_per_s``, ``p50_ms``,
 ``p99_ms``, ``floor_clips_per_s``, ``overhead_ratio``, ``onnx_vs_torch``, ``peak_rss_mb`` for
 the first model at the highest concurrency, the same per concurrency under ``by_concurrency``,
@@ -79,7 +79,7 @@ def make_clips(n: int, source: str, seconds: float = 29.1, seed: int = 0) -> lis
     """``n`` MP3 uploads: synthetic songs with different tags, or copies of the MTAT clip."""
     if source == "mtat":
         return [MTAT_CLIP.read_bytes()] * n
-    from training.audio import encode_mp3
+    from training.data.audio import encode_mp3
     from training.synth import render_clip
 
     rng = np.random.default_rng(seed)

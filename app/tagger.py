@@ -1,10 +1,10 @@
 """The tagging pipeline: decode -> chunk -> run -> aggregate.
 
-* decode: libsndfile via :func:`training.audio.decode` (mix to mono, soxr resample to the model's
+* decode: libsndfile via :func:`training.data.audio.decode` (mix to mono, soxr resample to the model's
   rate, 16 kHz), with the duration limit checked on the header first and enforced while decoding.
 * chunk: the clip-level prediction uses ``eval_chunks`` evenly spaced chunks
-  (:func:`training.audio.chunk_starts`, Won et al. 2020 evaluation); segments use
-  :func:`training.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
+  (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation); segments use
+  :func:`training.data.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
   least ``min_duration_s``) are zero-padded, as in training's evaluation.
 * run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
   Batcher`, whose inference threads run chunks of concurrent requests together (at most
@@ -40,7 +40,7 @@ from app.errors import (
 )
 from app.observability import ServiceMetrics
 from app.registry import LoadedModel, ModelRegistry
-from training.audio import (
+from training.data.audio import (
     AudioDecodeError,
     AudioTooLongError,
     chunk_starts,

@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from training.constants import EVAL_CHUNKS, SAMPLE_RATE, data_file
+from training.data.mtat import SYNTHETIC_MARKER
 from training.descriptors import DESCRIPTOR_NAMES, DESCRIPTOR_UNITS, SCALAR_DESCRIPTORS
-from training.mtat import SYNTHETIC_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def read_labels_table(path: str | Path) -> tuple[np.ndarray, tuple[str, ...], np
 
 def _descriptor_job(path: str) -> tuple[str, dict[str, float] | None, str | None]:
     """Worker: decode one file at 16 kHz and compute its descriptors (errors are returned)."""
-    from training.audio import decode
+    from training.data.audio import decode
     from training.descriptors import compute_descriptors
 
     try:
@@ -633,12 +633,12 @@ def model_embeddings(
 
     A forward hook on :func:`final_linear` captures its input ``(B, ..., F)``; extra axes (time
     steps of a per-step classifier) are averaged too. Chunks are those of evaluation
-    (:func:`training.audio.chunk_starts`, ``n_chunks`` evenly spaced).
+    (:func:`training.data.audio.chunk_starts`, ``n_chunks`` evenly spaced).
     """
     import torch
     from tqdm import tqdm
 
-    from training.audio import chunk_starts, take_chunks
+    from training.data.audio import chunk_starts, take_chunks
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(dev).eval()
@@ -674,7 +674,7 @@ def checkpoint_embeddings(
     """Load ``best.pt``-style checkpoint, build the model and embed the clips at ``rel_paths``."""
     import torch
 
-    from training.audio import decode
+    from training.data.audio import decode
     from training.models import build_model
 
     if not checkpoint.is_file():
@@ -1197,7 +1197,7 @@ def analyze(
             )
         kind = "real MTAT labels" if data_description else "label table"
     else:
-        from training.mtat import read_annotations
+        from training.data.mtat import read_annotations
 
         assert mtat_root is not None
         if not mtat_root.is_dir():
@@ -1321,7 +1321,7 @@ def content_section(
         "",
         f"Descriptors of {len(x)} clips (of {n_selected} selected"
         + (f"; {len(failures)} could not be decoded and were skipped" if failures else "")
-        + "), decoded at 16 kHz by `training.audio.decode` and computed by "
+        + "), decoded at 16 kHz by `training.data.audio.decode` and computed by "
         "`training.descriptors` (numpy/scipy: 1024-point Hann STFT, hop 256; 40-band mel; "
         "DCT-II MFCCs; spectral-flux onsets; autocorrelation tempo 40-240 BPM). "
         "Per-clip values are in `descriptors.csv`.",

@@ -64,7 +64,7 @@ def _ensure_data(
     workers: int,
     progress: bool,
 ) -> None:
-    from training.cache import CacheError, read_meta
+    from training.data.cache import CacheError, read_meta
 
     try:
         read_meta(cache_dir)
@@ -80,7 +80,7 @@ def _ensure_data(
         else:
             hint = " (with --quick, add --synth-clips N to generate one)" if quick else ""
             raise SystemExit(f"no MTAT at {mtat_root}: annotations_final.csv is missing{hint}")
-    from training.prepare import prepare
+    from training.data.prepare import prepare
 
     prepare(mtat_root, cache_dir, workers=workers, progress=progress)
 

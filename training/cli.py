@@ -14,7 +14,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("training.synth", "write a synthetic MTAT (MP3s + annotations_final.csv)"),
-    "prepare": ("training.prepare", "decode an MTAT root once into a 16 kHz training cache"),
+    "prepare": ("training.data.prepare", "decode an MTAT root once into a 16 kHz training cache"),
     "train": ("training.train", "train one architecture under the shared learning setup"),
     "evaluate": ("training.evaluate", "evaluate a checkpoint on a split (per-tag metrics)"),
     "benchmark": ("training.benchmark", "train and compare several architectures"),

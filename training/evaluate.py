@@ -339,7 +339,7 @@ def dataset_summary(
     cache_dir: str | Path, splits: Sequence[str] = ("train", "valid", "test")
 ) -> dict:
     """A JSON-ready description of a prepared cache: tags, clips and positives per split."""
-    from training.cache import ClipCache
+    from training.data.cache import ClipCache
 
     summary: dict[str, Any] = {"cache": str(Path(cache_dir).resolve()), "splits": {}}
     for split in splits:
@@ -370,8 +370,8 @@ def evaluate_model(
     ``split``, ``thresholds_from``, ``dataset`` and ``results``. ``predictions_out`` (``.npz``)
     receives ``y_true``, ``y_prob``, ``thresholds`` and ``tags`` of ``split`` (for curves).
     """
-    from training.cache import ClipCache
-    from training.dataset import ChunkedClipDataset
+    from training.data.cache import ClipCache
+    from training.data.dataset import ChunkedClipDataset
 
     def predict(name: str, stats: dict | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         cache = ClipCache.open(cache_dir, name)

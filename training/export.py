@@ -246,8 +246,8 @@ def cached_check_audio(
     cache_dir: str | Path, chunk_samples: int, n: int = CHECK_EXAMPLES
 ) -> tuple[np.ndarray, str]:
     """``n`` chunks of real clips from a prepared cache (test split first) and a description."""
-    from training.audio import chunk_starts, take_chunks
-    from training.cache import CacheError, ClipCache
+    from training.data.audio import chunk_starts, take_chunks
+    from training.data.cache import CacheError, ClipCache
 
     for split in ("test", "valid", "train"):
         try:
@@ -328,10 +328,10 @@ def trained_on(ckpt: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
 
     Looks for a ``synthetic`` flag (or ``trained_on``/``source``: ``"synthetic"``) in
     ``ckpt["dataset"]``, ``evaluation["dataset"]``, ``ckpt["config"]`` and the ``meta.json``
-    of the cache they name, then for the synth marker (:func:`training.mtat.dataset_kind`) in
+    of the cache they name, then for the synth marker (:func:`training.data.mtat.dataset_kind`) in
     the MTAT root that cache was prepared from; ``"mtat"`` otherwise.
     """
-    from training.mtat import dataset_kind
+    from training.data.mtat import dataset_kind
 
     sources: list[Any] = [
         ckpt.get("dataset"),

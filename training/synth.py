@@ -1,7 +1,7 @@
 """Synthetic MagnaTagATune: MP3 clips + ``annotations_final.csv`` in MTAT's exact on-disk format.
 
 MTAT audio cannot be downloaded here, so tests, CI and the demo use a miniature MTAT made by this
-module. The same loader (``training.mtat.read_annotations``) reads it unchanged.
+module. The same loader (``training.data.mtat.read_annotations``) reads it unchanged.
 
 How it works:
 
@@ -45,9 +45,9 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from training.audio import encode_mp3
 from training.constants import MTAT_FOLDERS, SAMPLE_RATE, TOP10_TAGS, data_file, mtat_tag_columns
-from training.mtat import ANNOTATIONS_FILE, write_annotations, write_synthetic_marker
+from training.data.audio import encode_mp3
+from training.data.mtat import ANNOTATIONS_FILE, write_annotations, write_synthetic_marker
 
 log = logging.getLogger(__name__)
 

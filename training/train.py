@@ -199,7 +199,7 @@ def _ensure_cache(
     cache_dir: Path, mtat_root: Path | None, ctx: DistContext, workers: int, progress: bool
 ) -> None:
     """Run ``prepare`` (resumable) on rank 0 when the cache is missing or incomplete."""
-    from training.cache import CacheError, read_meta
+    from training.data.cache import CacheError, read_meta
 
     if ctx.is_main:
         try:
@@ -207,7 +207,7 @@ def _ensure_cache(
         except CacheError:
             if mtat_root is None:
                 raise
-            from training.prepare import prepare
+            from training.data.prepare import prepare
 
             log.info("preparing the cache %s from %s", cache_dir, mtat_root)
             prepare(mtat_root, cache_dir, workers=workers, progress=progress)
@@ -297,8 +297,8 @@ def train(
     ``last.pt`` of a different setup is an error (pass ``resume=False`` to start over).
     ``on_epoch_end(epoch, log_row)`` is called on every rank after each completed epoch.
     """
-    from training.cache import ClipCache
-    from training.dataset import ChunkedClipDataset, RandomCropDataset
+    from training.data.cache import ClipCache
+    from training.data.dataset import ChunkedClipDataset, RandomCropDataset
     from training.evaluate import evaluate, predict_chunks
     from training.models import build_model, count_parameters
 

@@ -12,9 +12,9 @@ import pytest
 from scipy.stats import false_discovery_control, mannwhitneyu
 
 from training import analyze as an
-from training.audio import decode, encode_mp3
 from training.cli import main
 from training.constants import SAMPLE_RATE, data_file
+from training.data.audio import decode, encode_mp3
 from training.descriptors import DESCRIPTOR_NAMES, compute_descriptors
 
 SR = SAMPLE_RATE
@@ -265,7 +265,7 @@ def test_model_embeddings_hook_averages_penultimate_features() -> None:
     ]
     emb = an.model_embeddings(model, waves, chunk_samples=500, n_tags=3, n_chunks=4, device="cpu")
     assert emb.shape == (2, 8)
-    from training.audio import chunk_starts, take_chunks
+    from training.data.audio import chunk_starts, take_chunks
 
     chunks = take_chunks(waves[0], chunk_starts(1000, 500, 4), 500)
     with torch.no_grad():

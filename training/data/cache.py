@@ -1,6 +1,6 @@
 """Reader of the training cache written by ``python -m training prepare`` (torch-free).
 
-Layout of a cache directory (see :mod:`training.prepare`)::
+Layout of a cache directory (see :mod:`training.data.prepare`)::
 
     meta.json                   written last, atomically: tags, sample rate, options, summary
     train.json valid.json test.json

@@ -15,11 +15,12 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest_app import MTAT_CLIP, audio_bytes, make_models_dir, tone, write_model
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests.app.support import audio_bytes, make_models_dir, tone, write_model
+from tests.paths import MTAT_CLIP
 from training.constants import SAMPLE_RATE
 
 
@@ -171,11 +172,6 @@ def test_body_over_the_limit_is_413_from_content_length(models_dir: Path) -> Non
         assert body["max_bytes"] == int(0.05 * 1024 * 1024)
         small = audio_bytes(tone(2.0), SAMPLE_RATE, "MP3")
         assert post(c, small).status_code == 200
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.mark.anyio

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from training.audio import chunk_starts, encode_mp3, hop_starts, take_chunks
-from training.cache import ClipCache
 from training.constants import EVAL_CHUNKS, SAMPLE_RATE
-from training.dataset import ChunkedClipDataset, RandomCropDataset
-from training.mtat import ANNOTATIONS_FILE, write_annotations
-from training.prepare import prepare
+from training.data.audio import chunk_starts, encode_mp3, hop_starts, take_chunks
+from training.data.cache import ClipCache
+from training.data.dataset import ChunkedClipDataset, RandomCropDataset
+from training.data.mtat import ANNOTATIONS_FILE, write_annotations
+from training.data.prepare import prepare
 
 L = 4000  # chunk of 0.25 s
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest_train import TINY_OVERRIDES
 
+from tests.training.support import TINY_OVERRIDES
 from training.benchmark import RESULT_COLUMNS, benchmark
 
 TINY = {**TINY_OVERRIDES, "epochs": 1}

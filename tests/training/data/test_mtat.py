@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.paths import DATA
 from training.constants import SPLIT_FOLDERS, TOP10_TAGS, mtat_tag_columns
-from training.mtat import (
+from training.data.mtat import (
     ANNOTATIONS_FILE,
     SYNONYM_GROUPS,
     AnnotationsError,
@@ -17,7 +18,7 @@ from training.mtat import (
     write_annotations,
 )
 
-FIXTURE = Path(__file__).parent / "data" / "annotations_header_fixture.csv"
+FIXTURE = DATA / "annotations_header_fixture.csv"
 
 
 def _root(tmp_path: Path, cols: list[str], rows: list[tuple[int, str, list[int]]]) -> Path:

@@ -10,25 +10,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import soundfile as sf
-from conftest_app import (
-    JAMENDO_44K_STEREO,
-    MTAT_CLIP,
-    audio_bytes,
-    make_models_dir,
-    tone,
-    write_model,
-)
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from training.audio import chunk_starts, decode, hop_starts, take_chunks
+from tests.app.support import audio_bytes, tone, write_model
+from tests.paths import JAMENDO_44K_STEREO, MTAT_CLIP
 from training.constants import SAMPLE_RATE
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_models_dir(tmp_path_factory.mktemp("models"))
+from training.data.audio import chunk_starts, decode, hop_starts, take_chunks
 
 
 @pytest.fixture(scope="module")

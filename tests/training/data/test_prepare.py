@@ -13,15 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import training.prepare as prep
-from training.audio import decode, encode_mp3, probe
-from training.cache import CacheError, ClipCache
+import training.data.prepare as prep
+from tests.paths import DATA, REPO
 from training.constants import KNOWN_BROKEN_CLIPS, SAMPLE_RATE, mtat_tag_columns
-from training.mtat import ANNOTATIONS_FILE, write_annotations
-from training.prepare import prepare
+from training.data.audio import decode, encode_mp3, probe
+from training.data.cache import CacheError, ClipCache
+from training.data.mtat import ANNOTATIONS_FILE, write_annotations
+from training.data.prepare import prepare
 
-DATA = Path(__file__).parent / "data"
-REPO = Path(__file__).resolve().parents[1]
 BROKEN_ID, BROKEN_PATH = next(iter(KNOWN_BROKEN_CLIPS.items()))
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import onnxruntime as ort
 import pytest
-from conftest_app import audio_bytes, make_models_dir, tone, write_model
 from fastapi.testclient import TestClient
 
 import app.config
@@ -19,12 +18,8 @@ import app.registry
 from app.config import DEFAULT_MODELS_DIR, Settings, cgroup_cpu_quota
 from app.main import create_app
 from app.registry import CUDA, ModelRegistry
+from tests.app.support import audio_bytes, tone, write_model
 from training.constants import SAMPLE_RATE
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_models_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +48,6 @@ def test_health_and_ready(client: TestClient) -> None:
         "fallback": False,
         "fallback_reason": None,
     }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.mark.anyio

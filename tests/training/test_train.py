@@ -10,19 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest_train import TINY_OVERRIDES
 
+from tests.paths import REPO
+from tests.training.support import TINY_OVERRIDES
 from training.config import TrainConfig, profile
 from training.models import build_model
 from training.train import LOG_COLUMNS, train
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (tiny) pipeline: synthetic MTAT MP3s -> prepare -> cache."""
-    from training.prepare import prepare
+    from training.data.prepare import prepare
     from training.synth import synthesize
 
     root = tmp_path_factory.mktemp("train_data")
@@ -116,7 +115,7 @@ def test_resume_after_kill_gives_the_same_weights(cache_dir: Path, tmp_path: Pat
 
 
 def test_missing_cache_without_mtat_root_is_a_clear_error(tmp_path: Path) -> None:
-    from training.cache import CacheError
+    from training.data.cache import CacheError
 
     with pytest.raises(CacheError, match="prepare"):
         train(tiny(), tmp_path / "nowhere", tmp_path / "out", progress=False)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from training.audio import decode
 from training.constants import MTAT_FOLDERS, SAMPLE_RATE, TOP10_TAGS, mtat_tag_columns
+from training.data.audio import decode
 from training.synth import (
     derive_stats,
     load_stats,
@@ -185,7 +185,7 @@ def test_techno_is_noisier_than_classical() -> None:
 
 
 def test_root_is_marked_synthetic(synth_root, tmp_path: Path) -> None:
-    from training.mtat import SYNTHETIC_MARKER, dataset_kind
+    from training.data.mtat import SYNTHETIC_MARKER, dataset_kind
 
     root, _ = synth_root
     info = json.loads((root / SYNTHETIC_MARKER).read_text())

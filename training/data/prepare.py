@@ -1,6 +1,6 @@
 """``python -m training prepare``: decode an MTAT root once into a 16 kHz training cache.
 
-Every clip is decoded once (``training.audio.decode``: any rate/channels -> 16 kHz mono float32)
+Every clip is decoded once (``training.data.audio.decode``: any rate/channels -> 16 kHz mono float32)
 in parallel worker processes and stored as one int16 ``.npy`` per clip (scaled by 32767,
 clipped), written atomically (temp file in the same folder, fsync, ``os.replace``). Training
 then reads memory-mapped crops instead of decoding MP3s every epoch.
@@ -12,7 +12,7 @@ Resumable and never corrupt:
   journal (or an atomically written ``.npy``) already covers, so a killed prepare continues
   where it stopped and no clip is decoded twice; a clip is redone only if its mp3 changed.
 * ``meta.json`` is deleted when a run starts and written last, atomically, after the split
-  manifests; :class:`training.cache.ClipCache` refuses a cache without it.
+  manifests; :class:`training.data.cache.ClipCache` refuses a cache without it.
 * Changing ``top_k``/``merge_synonyms``/``clean`` only rebuilds the manifests (no decoding).
 
 Files that are missing, empty, undecodable, or in ``constants.KNOWN_BROKEN_CLIPS`` are skipped
@@ -39,10 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.audio import decode
-from training.cache import FORMAT_VERSION, INT16_SCALE, META_FILE, to_int16
 from training.constants import KNOWN_BROKEN_CLIPS, SAMPLE_RATE, SPLIT_FOLDERS
-from training.mtat import SPLITS, Clip, MTATAnnotations, read_annotations
+from training.data.audio import decode
+from training.data.cache import FORMAT_VERSION, INT16_SCALE, META_FILE, to_int16
+from training.data.mtat import SPLITS, Clip, MTATAnnotations, read_annotations
 
 log = logging.getLogger(__name__)
 

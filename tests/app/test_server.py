@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from conftest_app import MTAT_CLIP, make_models_dir
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.app.support import make_models_dir
+from tests.paths import MTAT_CLIP, REPO
 
 
 def free_port() -> int:

@@ -13,9 +13,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from training.audio import chunk_starts, decode, take_chunks
+from tests.paths import DATA
 from training.cli import main as cli_main
 from training.constants import TOP10_TAGS
+from training.data.audio import chunk_starts, decode, take_chunks
 from training.export import (
     DEFAULT_TOLERANCE,
     ExportCheckError,
@@ -26,7 +27,6 @@ from training.export import (
 )
 from training.models import MODELS, build_model
 
-DATA = Path(__file__).parent / "data"
 MTAT_CLIP = DATA / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
 CHUNK = 16_000  # 1 s keeps the exports fast; the graphs are the same at 59,049 samples
 
@@ -242,8 +242,8 @@ def test_export_cli_reports_a_broken_checkpoint(tmp_path: Path) -> None:
 def test_export_cli_checks_on_cached_clips(tmp_path: Path) -> None:
     """``--cache``: the check runs on chunks of real cached clips (prepare on real MP3s), and a
     cache prepared from a root carrying the synth marker makes the card say "synthetic"."""
-    from training.mtat import write_annotations, write_synthetic_marker
-    from training.prepare import prepare
+    from training.data.mtat import write_annotations, write_synthetic_marker
+    from training.data.prepare import prepare
 
     root = tmp_path / "mtat"
     paths = ["0/a-0-29.mp3", "c/b-0-29.mp3", "d/c-0-29.mp3"]

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest_app import audio_bytes, make_models_dir, tone
 from fastapi.testclient import TestClient
 
 import app.registry
@@ -28,9 +27,9 @@ from app.config import Settings
 from app.main import create_app
 from app.observability import ServiceMetrics
 from app.tagger import Tagger
+from tests.app.support import audio_bytes, tone
+from tests.paths import REPO
 from training.constants import SAMPLE_RATE
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 # -- the batcher on its own --------------------------------------------------------------------
@@ -288,11 +287,6 @@ def test_many_requests_on_several_workers_never_mix_rows() -> None:
 
 
 # -- through the app, with real onnxruntime sessions --------------------------------------------
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_models_dir(tmp_path_factory.mktemp("models"))
-
-
 def wav(seconds: float, seed: int) -> bytes:
     return audio_bytes(tone(seconds, seed=seed) * (0.5 + 0.1 * seed), SAMPLE_RATE, "WAV", "FLOAT")
 

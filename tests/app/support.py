@@ -1,7 +1,6 @@
-"""Builders shared by the service tests (tests/test_app_*.py): real ONNX models, cards, audio.
+"""Builders shared by the service tests (tests/app): real ONNX models, cards, audio.
 
-Not a conftest that pytest loads by itself: the test modules import these helpers and wrap them
-in their own fixtures.
+Plain helpers, imported by the test modules; the fixtures built on them are in conftest.py.
 """
 
 from __future__ import annotations
@@ -15,12 +14,8 @@ import onnx
 import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
-from training.audio import encode_mp3
 from training.constants import SAMPLE_RATE, TOP10_TAGS
-
-DATA = Path(__file__).resolve().parent / "data"
-MTAT_CLIP = DATA / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
-JAMENDO_44K_STEREO = DATA / "jamendo_948_44k_stereo.mp3"
+from training.data.audio import encode_mp3
 
 METRIC_KEYS = (
     "accuracy",
