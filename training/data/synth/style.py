@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,101 +68,136 @@ _PROGS_VAMP = [[0, 0, 0, 0], [0, 0, 5, 5], [0, 0, 6, 6], [0, 3, 0, 3]]
 _OTHER_STYLES = ("ambient", "vocal", "world", "organ")
 
 
-def make_style(latent: Sequence[str], seed: int, song: int) -> Style:
-    rng = np.random.default_rng([seed, song, S_STYLE])
-    L = set(latent)
+def _tempo(tags: set[str], rng: np.random.Generator) -> tuple[float, str]:
+    """Tempo in BPM and note density (sparse | medium | dense) from the tempo tags."""
     u = rng.uniform
-    # Tempo and note density.
-    if "fast" in L and "slow" in L:
+    if "fast" in tags and "slow" in tags:
         fast = rng.random() < 0.5
-        tempo, density = (u(140, 180), "dense") if fast else (u(55, 80), "sparse")
-    elif "fast" in L:
-        tempo, density = u(140, 180), "dense"
-    elif "slow" in L:
-        tempo, density = u(55, 80), "sparse"
-    elif "techno" in L:
-        tempo, density = u(125, 135), "medium"
-    else:
-        tempo, density = u(88, 124), "medium"
-    minor_p = 0.75 if L & {"techno", "electronic", "rock"} else 0.4
+        return (u(140, 180), "dense") if fast else (u(55, 80), "sparse")
+    if "fast" in tags:
+        return u(140, 180), "dense"
+    if "slow" in tags:
+        return u(55, 80), "sparse"
+    if "techno" in tags:
+        return u(125, 135), "medium"
+    return u(88, 124), "medium"
+
+
+def _harmony(tags: set[str], rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """Scale (minor more likely for techno, electronic, rock) and chord progression."""
+    minor_p = 0.75 if tags & {"techno", "electronic", "rock"} else 0.4
     minor = rng.random() < minor_p
     scale = _MINOR if minor else _MAJOR
-    if "classical" in L:
+    if "classical" in tags:
         prog = list(_PROGS_CLASSICAL[rng.integers(len(_PROGS_CLASSICAL))])
-    elif "techno" in L:
+    elif "techno" in tags:
         prog = list(_PROGS_VAMP[rng.integers(len(_PROGS_VAMP))])
     else:
         pool = _PROGS_MINOR if minor else _PROGS_MAJOR
         prog = list(pool[rng.integers(len(pool))])
-    beats = 3 if ("classical" in L and rng.random() < 0.3) else 4
-    # Drums.
-    drums: str | None = None
-    if "techno" in L:
-        drums = "techno"
-    elif "rock" in L:
-        drums = "halftime" if density == "sparse" else "rock"
-    elif "drums" in L:
-        drums = "halftime" if density == "sparse" else "groove"
-    elif "electronic" in L and rng.random() < 0.5:
-        drums = "breakbeat"
-    # Instruments from the latent tags (gains in linear units, varied per song).
-    parts: dict[str, float] = {}
+    return scale, prog
 
-    def add(name: str, db: float) -> None:
-        parts[name] = 10 ** ((db + u(-3, 3)) / 20)
 
-    if "guitar" in L:
+def _drum_style(tags: set[str], density: str, rng: np.random.Generator) -> str | None:
+    """techno | rock | groove | halftime | breakbeat | None."""
+    if "techno" in tags:
+        return "techno"
+    if "rock" in tags:
+        return "halftime" if density == "sparse" else "rock"
+    if "drums" in tags:
+        return "halftime" if density == "sparse" else "groove"
+    if "electronic" in tags and rng.random() < 0.5:
+        return "breakbeat"
+    return None
+
+
+def _tagged_parts(
+    tags: set[str], add: Callable[[str, float], None], rng: np.random.Generator
+) -> None:
+    """The instruments the latent tags call for."""
+    if "guitar" in tags:
         add("guitar", 0)
-    if "rock" in L:
+    if "rock" in tags:
         add("dist_guitar", -2)
         add("bass_electric", -4)
-    if "piano" in L:
+    if "piano" in tags:
         add("piano", 0)
-    if "strings" in L:
+    if "strings" in tags:
         add("strings", -1)
-    if "classical" in L:
+    if "classical" in tags:
         add("woodwinds", -3)
-        if "strings" not in L and rng.random() < 0.4:
+        if "strings" not in tags and rng.random() < 0.4:
             add("cellos", -9)
-    if "techno" in L:
+    if "techno" in tags:
         add("synth_bass", -3)
         add("synth_stab", -4)
-    if "electronic" in L:
+
+
+def _electronic_parts(
+    tags: set[str],
+    parts: dict[str, float],
+    add: Callable[[str, float], None],
+    rng: np.random.Generator,
+) -> None:
+    if "electronic" in tags:
         add("synth_arp", -4)
         if rng.random() < 0.6:
             add("synth_pad", -8)
         if "synth_bass" not in parts:
             add("synth_bass", -4)
+
+
+def _other_style(density: str, add: Callable[[str, float], None], rng: np.random.Generator) -> str:
+    """No instrument tag: fast/slow/drums-only songs and untagged songs get other styles.
+
+    Fast songs get percussive palettes (dense onsets), slow ones soft ones (long notes).
+    """
+    pool = {"dense": ("world", "organ"), "sparse": ("ambient", "vocal", "organ")}.get(
+        density, _OTHER_STYLES
+    )
+    other = pool[int(rng.integers(len(pool)))]
+    if other == "ambient":
+        add("pad", -2)
+        if rng.random() < 0.5:
+            add("voice", -6)
+    elif other == "vocal":
+        add("voice", 0)
+        add("organ", -8)
+        add("bass_soft", -8)
+    elif other == "world":
+        add("world_perc", -2)
+        add("drone", -8)
+        add("flute", -4)
+    else:
+        add("organ", -3)
+        add("marimba", -4)
+        add("bass_soft", -7)
+    return other
+
+
+def _parts(
+    tags: set[str], density: str, drums: str | None, rng: np.random.Generator
+) -> tuple[dict[str, float], str | None]:
+    """Instruments -> linear gain (varied per song), and the other style of songs without any."""
+    parts: dict[str, float] = {}
+
+    def add(name: str, db: float) -> None:
+        parts[name] = 10 ** ((db + rng.uniform(-3, 3)) / 20)
+
+    _tagged_parts(tags, add, rng)
+    _electronic_parts(tags, parts, add, rng)
     if drums in ("groove", "halftime") and not (parts.keys() & {"bass_electric", "synth_bass"}):
         add("bass_electric", -5)
     other = None
     if not parts:
-        # No instrument tag: fast/slow/drums-only songs and untagged songs get other styles.
-        # Fast songs get percussive palettes (dense onsets), slow ones soft ones (long notes).
-        pool = {"dense": ("world", "organ"), "sparse": ("ambient", "vocal", "organ")}.get(
-            density, _OTHER_STYLES
-        )
-        other = pool[int(rng.integers(len(pool)))]
-        if other == "ambient":
-            add("pad", -2)
-            if rng.random() < 0.5:
-                add("voice", -6)
-        elif other == "vocal":
-            add("voice", 0)
-            add("organ", -8)
-            add("bass_soft", -8)
-        elif other == "world":
-            add("world_perc", -2)
-            add("drone", -8)
-            add("flute", -4)
-        else:
-            add("organ", -3)
-            add("marimba", -4)
-            add("bass_soft", -7)
-    elif "classical" not in L and rng.random() < 0.25:
+        other = _other_style(density, add, rng)
+    elif "classical" not in tags and rng.random() < 0.25:
         add("voice", -4)  # singers appear in many MTAT styles: a distractor, not a tag
-    dynamics = "classical" in L or rng.random() < 0.15
-    # A one-bar melodic motif on the 16th grid, repeated with variation by every segment.
+    return parts, other
+
+
+def _motif(beats: int, density: str, rng: np.random.Generator) -> list[tuple[int, int, int]]:
+    """A one-bar melodic motif on the 16th grid, repeated with variation by every segment."""
     steps = beats * 4
     lengths = {"sparse": [8, 12, 16], "medium": [2, 4, 4, 6, 8], "dense": [1, 2, 2, 2, 4]}[density]
     motif: list[tuple[int, int, int]] = []
@@ -173,6 +208,21 @@ def make_style(latent: Sequence[str], seed: int, song: int) -> Style:
         motif.append((pos, length, deg))
         deg = int(np.clip(deg + rng.choice([-2, -1, 1, 2, 3, -3]), -3, 9))
         pos += length
+    return motif
+
+
+def make_style(latent: Sequence[str], seed: int, song: int) -> Style:
+    """The song's style from its latent tags; every draw comes from ``(seed, song)``."""
+    rng = np.random.default_rng([seed, song, S_STYLE])
+    L = set(latent)
+    u = rng.uniform
+    tempo, density = _tempo(L, rng)
+    scale, prog = _harmony(L, rng)
+    beats = 3 if ("classical" in L and rng.random() < 0.3) else 4
+    drums = _drum_style(L, density, rng)
+    parts, other = _parts(L, density, drums, rng)
+    dynamics = "classical" in L or rng.random() < 0.15
+    motif = _motif(beats, density, rng)
     long_tail = "classical" in L or density == "sparse" or other == "ambient"
     return Style(
         tempo=float(tempo),
