@@ -21,7 +21,7 @@ from training.study.report import jsonable, write_pairs_csv
 from training.study.section_content import content_section
 from training.study.section_labels import label_section
 from training.study.section_projections import projection_section
-from training.study.sources import detect_data_kind, read_labels_table, select_clips
+from training.study.sources import StudyData, load_root, load_table, select_clips
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def analyze(
 
     Exactly one of ``mtat_root`` / ``labels_table``. A label table implies ``labels_only``.
     ``data_kind`` ("auto" | "real" | "synthetic") labels an MTAT root; "auto" detects it
-    (:func:`detect_data_kind`). Returns the summary also written to ``summary.json``.
+    (:func:`training.study.sources.detect_data_kind`). Returns the summary also written to ``summary.json``.
     """
     if data_kind not in ("auto", "real", "synthetic"):
         raise ValueError(f"data_kind must be auto, real or synthetic, not {data_kind!r}")
@@ -99,53 +99,18 @@ def analyze(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
     }
-    note = ""
-    clips_rel: list[str] = []
     if labels_table is not None:
         labels_only = True
-        clip_ids, tags, y = read_labels_table(labels_table)
-        n_total = int(total_clips) if total_clips is not None else len(clip_ids)
-        source = data_description or f"label table `{labels_table.name}` (labels only, no audio)"
-        if n_total > len(clip_ids):
-            note = (
-                f"The table lists only the {len(clip_ids)} clips that carry at least one of "
-                f"these tags; the other {n_total - len(clip_ids)} of the {n_total} clips carry "
-                "none and are counted as such (cardinality 0 and all probabilities are over "
-                f"{n_total} clips)."
-            )
-        kind = "real MTAT labels" if data_description else "label table"
+        data = load_table(labels_table, total_clips, data_description)
     else:
-        from training.data.mtat import read_annotations
-
         assert mtat_root is not None
-        if not mtat_root.is_dir():
-            raise FileNotFoundError(f"MTAT root not found: {mtat_root}")
-        ann = read_annotations(mtat_root, top_k=cfg.top_k)
-        tags = tuple(ann.tags)
-        clips = list(ann.clips)
-        y_all = np.asarray(ann.label_matrix(clips))
-        clip_ids = np.array([c.clip_id for c in clips], dtype=np.int64)
-        y = (y_all > 0).astype(np.int64)
-        found, reason = detect_data_kind(mtat_root, clip_ids, [c.path for c in clips], y)
-        data_kind = found if data_kind == "auto" else data_kind
-        kind = "SYNTHETIC MTAT" if data_kind == "synthetic" else "real MTAT"
-        how = f"detected: {reason}" if found == data_kind else f"set by --data-kind; {reason}"
-        if data_kind == "synthetic":
-            source = (
-                f"**synthetic MTAT, not real music** (e.g. made by `training.data.synth`) at "
-                f"`{mtat_root}` ({how}): its audio is rendered from the tags, so these "
-                "numbers describe the generator, not MTAT"
-            )
-        else:
-            source = f"**real MTAT** at `{mtat_root}` ({how})"
-        n_total = len(clips)
-        clips_rel = [c.path for c in clips]
-    summary.update(data=kind, source=source, tags=list(tags))
+        data = load_root(mtat_root, cfg.top_k, data_kind)
+    summary.update(data=data.kind, source=data.source, tags=list(data.tags))
 
-    st = label_statistics(y, tags, n_total=n_total, alpha=cfg.alpha)
+    st = label_statistics(data.y, data.tags, n_total=data.n_total, alpha=cfg.alpha)
     lfiles = label_figures(st, out, cfg.dpi)
     write_pairs_csv(st, out / "label_pairs.csv")
-    label_md, label_head = label_section(st, lfiles, note, cfg.alpha, cfg.rare_lift)
+    label_md, label_head = label_section(st, lfiles, data.note, cfg.alpha, cfg.rare_lift)
     summary["labels"] = label_head
 
     content_md: list[str] = []
@@ -153,37 +118,66 @@ def analyze(
     n_content = 0
     if not labels_only:
         assert mtat_root is not None
-        sel = select_clips(len(clips_rel), cfg.max_clips, cfg.seed)
-        ids_sel = [int(clip_ids[i]) for i in sel]
-        paths_sel = [clips_rel[i] for i in sel]
-        x, failures = compute_clip_descriptors(
-            mtat_root, ids_sel, paths_sel, out / "descriptors.csv", cfg.workers, cfg.progress
+        content_md, proj_md, n_content = _audio_parts(
+            data, mtat_root, out, cfg, checkpoint, summary
         )
-        ok = np.all(np.isfinite(np.nan_to_num(x, nan=0.0)), axis=1) & ~np.all(np.isnan(x), axis=1)
-        x, ysel = x[ok], y[sel][ok]
-        kept_paths = [p for p, k in zip(paths_sel, ok, strict=True) if k]
-        n_content = len(x)
-        if n_content < 4:
-            raise ValueError(f"only {n_content} clips could be decoded; need at least 4")
-        content_md, content_head = content_section(x, ysel, tags, failures, len(sel), out, cfg)
-        summary["content"] = content_head
-        proj_md, proj_head = projection_section(
-            x, ysel, tags, out, cfg, mtat_root, kept_paths, checkpoint
-        )
-        summary["projections"] = proj_head
+    header = _header(data, n_content if not labels_only else None, summary["created"], command)
+    summary["n_total"] = data.n_total
+    summary["n_content"] = n_content
+    text = "\n".join(header + label_md + content_md + proj_md) + "\n"
+    (out / "report.md").write_text(text, encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+    log.info("wrote %s", out / "report.md")
+    return summary
 
+
+def _audio_parts(
+    data: StudyData,
+    root: Path,
+    out: Path,
+    cfg: AnalyzeConfig,
+    checkpoint: Path | None,
+    summary: dict[str, Any],
+) -> tuple[list[str], list[str], int]:
+    """Parts 2 and 3 on the (subsampled) clips that decode: their markdown and clip count.
+
+    Their headline numbers go into ``summary`` under ``content`` and ``projections``.
+    """
+    sel = select_clips(len(data.paths), cfg.max_clips, cfg.seed)
+    ids_sel = [int(data.clip_ids[i]) for i in sel]
+    paths_sel = [data.paths[i] for i in sel]
+    x, failures = compute_clip_descriptors(
+        root, ids_sel, paths_sel, out / "descriptors.csv", cfg.workers, cfg.progress
+    )
+    ok = np.all(np.isfinite(np.nan_to_num(x, nan=0.0)), axis=1) & ~np.all(np.isnan(x), axis=1)
+    x, ysel = x[ok], data.y[sel][ok]
+    kept_paths = [p for p, k in zip(paths_sel, ok, strict=True) if k]
+    n_content = len(x)
+    if n_content < 4:
+        raise ValueError(f"only {n_content} clips could be decoded; need at least 4")
+    content_md, content_head = content_section(x, ysel, data.tags, failures, len(sel), out, cfg)
+    summary["content"] = content_head
+    proj_md, proj_head = projection_section(
+        x, ysel, data.tags, out, cfg, root, kept_paths, checkpoint
+    )
+    summary["projections"] = proj_head
+    return content_md, proj_md, n_content
+
+
+def _header(data: StudyData, n_content: int | None, created: str, command: str) -> list[str]:
+    """The report's opening lines: data, clips (``n_content`` None: labels only), tags, date."""
     header = [
-        f"# Dataset study: {kind}",
+        f"# Dataset study: {data.kind}",
         "",
-        f"- **Data:** {source}.",
-        f"- **Clips:** {n_total} in the label population"
-        + (f"; {n_content} with audio descriptors" if not labels_only else "; labels only")
+        f"- **Data:** {data.source}.",
+        f"- **Clips:** {data.n_total} in the label population"
+        + (f"; {n_content} with audio descriptors" if n_content is not None else "; labels only")
         + ".",
-        f"- **Tags ({len(tags)}):** {', '.join(tags)}.",
-        f"- **Date (UTC):** {summary['created']}.",
+        f"- **Tags ({len(data.tags)}):** {', '.join(data.tags)}.",
+        f"- **Date (UTC):** {created}.",
         f"- **Command:** `{command or 'analyze() called from Python'}`.",
     ]
-    if kind != "SYNTHETIC MTAT":
+    if data.kind != "SYNTHETIC MTAT":
         header.append(f"- **Attribution:** {ATTRIBUTION}")
     else:
         header.append(
@@ -191,13 +185,7 @@ def analyze(
             "for statements about MTAT itself."
         )
     header.append("")
-    summary["n_total"] = n_total
-    summary["n_content"] = n_content
-    text = "\n".join(header + label_md + content_md + proj_md) + "\n"
-    (out / "report.md").write_text(text, encoding="utf-8")
-    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
-    log.info("wrote %s", out / "report.md")
-    return summary
+    return header
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

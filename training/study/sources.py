@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,65 @@ def select_clips(n: int, max_clips: int | None, seed: int) -> np.ndarray:
     if max_clips < 1:
         raise ValueError("--max-clips must be positive")
     return np.sort(np.random.default_rng(seed).permutation(n)[:max_clips])
+
+
+@dataclass
+class StudyData:
+    """The study's population: labels ``y (N, K)`` of ``clip_ids`` and, for an MTAT root, paths."""
+
+    kind: str
+    """Report title: "real MTAT", "SYNTHETIC MTAT", "real MTAT labels" or "label table"."""
+    source: str
+    """Markdown sentence naming the data (and, for a root, how its kind was decided)."""
+    tags: tuple[str, ...]
+    clip_ids: np.ndarray
+    y: np.ndarray
+    n_total: int
+    """Clips in the population (a label table may omit the untagged ones)."""
+    note: str = ""
+    paths: list[str] = field(default_factory=list)
+    """mp3 paths relative to the root, one per clip (empty for a label table)."""
+
+
+def load_table(path: Path, total_clips: int | None, description: str | None) -> StudyData:
+    """A label table (labels only); ``description`` names packaged real labels."""
+    clip_ids, tags, y = read_labels_table(path)
+    n_total = int(total_clips) if total_clips is not None else len(clip_ids)
+    source = description or f"label table `{path.name}` (labels only, no audio)"
+    note = ""
+    if n_total > len(clip_ids):
+        note = (
+            f"The table lists only the {len(clip_ids)} clips that carry at least one of "
+            f"these tags; the other {n_total - len(clip_ids)} of the {n_total} clips carry "
+            "none and are counted as such (cardinality 0 and all probabilities are over "
+            f"{n_total} clips)."
+        )
+    kind = "real MTAT labels" if description else "label table"
+    return StudyData(kind, source, tags, clip_ids, y, n_total, note)
+
+
+def load_root(root: Path, top_k: int, data_kind: str) -> StudyData:
+    """An MTAT root's top-``top_k`` labels and paths; ``data_kind`` "auto" detects real/synthetic."""
+    from training.data.mtat import read_annotations
+
+    if not root.is_dir():
+        raise FileNotFoundError(f"MTAT root not found: {root}")
+    ann = read_annotations(root, top_k=top_k)
+    tags = tuple(ann.tags)
+    clips = list(ann.clips)
+    y_all = np.asarray(ann.label_matrix(clips))
+    clip_ids = np.array([c.clip_id for c in clips], dtype=np.int64)
+    y = (y_all > 0).astype(np.int64)
+    found, reason = detect_data_kind(root, clip_ids, [c.path for c in clips], y)
+    data_kind = found if data_kind == "auto" else data_kind
+    kind = "SYNTHETIC MTAT" if data_kind == "synthetic" else "real MTAT"
+    how = f"detected: {reason}" if found == data_kind else f"set by --data-kind; {reason}"
+    if data_kind == "synthetic":
+        source = (
+            f"**synthetic MTAT, not real music** (e.g. made by `training.data.synth`) at "
+            f"`{root}` ({how}): its audio is rendered from the tags, so these "
+            "numbers describe the generator, not MTAT"
+        )
+    else:
+        source = f"**real MTAT** at `{root}` ({how})"
+    return StudyData(kind, source, tags, clip_ids, y, len(clips), paths=[c.path for c in clips])
