@@ -60,96 +60,8 @@ def projection_section(
     ]
     head: dict[str, Any] = {}
     for key, desc, z in spaces:
-        pr = projections(z, cfg.tsne_max, cfg.seed)
-        ev = pr["explained"]
-        scatter_figure(
-            pr["pca"],
-            y,
-            tags,
-            f"PCA of {key} (PC1 {100 * ev[0]:.1f}%, PC2 {100 * ev[1]:.1f}% of variance)",
-            out / f"pca_{key}.png",
-            cfg.dpi,
-        )
-        scatter_figure(
-            pr["tsne"],
-            y[pr["tsne_rows"]],
-            tags,
-            f"t-SNE of {key} (perplexity {pr['perplexity']:.0f}, {len(pr['tsne_rows'])} clips)",
-            out / f"tsne_{key}.png",
-            cfg.dpi,
-        )
-        cq = cluster_quality(
-            z,
-            y,
-            tags,
-            k=cfg.knn_k,
-            silhouette_max=cfg.silhouette_max,
-            seed=cfg.seed,
-            groups=[song_key(p) for p in rel_paths],
-        )
-        sil = [r["silhouette"] for r in cq if np.isfinite(r["silhouette"])]
-        enr = [r["enrichment"] for r in cq if np.isfinite(r["enrichment"])]
-        enr_x = [r["enrichment_xsong"] for r in cq if np.isfinite(r["enrichment_xsong"])]
-        best_sil = max(cq, key=lambda r: np.nan_to_num(r["silhouette"], nan=-2))
-        best_enr = max(cq, key=lambda r: np.nan_to_num(r["enrichment"], nan=-1))
-        md += [
-            f"### {desc}",
-            "",
-            f"PCA: the first two components explain {100 * ev[0]:.1f}% and {100 * ev[1]:.1f}% "
-            f"of the variance (first {len(ev)}: {100 * float(ev.sum()):.1f}%).",
-            "",
-            f"![PCA {key}](pca_{key}.png)",
-            "",
-            f"![t-SNE {key}](tsne_{key}.png)",
-            "",
-            "| tag | clips with tag | silhouette | k-NN purity | base rate | enrichment | "
-            "purity, other songs | base rate, other songs | enrichment, other songs |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in cq:
-            md.append(
-                f"| {r['tag']} | {r['n_pos']} | {fmt_f(r['silhouette'])} | "
-                f"{fmt_f(r['knn_purity'])} | {fmt_f(r['base_rate'])} | "
-                f"{fmt_f(r['enrichment'], '.2f')} | {fmt_f(r['knn_purity_xsong'])} | "
-                f"{fmt_f(r['base_rate_xsong'])} | {fmt_f(r['enrichment_xsong'], '.2f')} |"
-            )
-        mean_sil = float(np.mean(sil)) if sil else math.nan
-        top = max(sil) if sil else math.nan
-        # Kaufman & Rousseeuw (1990): < 0.25 no substantial structure, 0.26-0.50 weak,
-        # 0.51-0.70 reasonable, > 0.70 strong.
-        scale = (
-            "no substantial"
-            if top <= 0.25
-            else "weak"
-            if top <= 0.5
-            else "reasonable"
-            if top <= 0.7
-            else "strong"
-        )
-        verdict = (
-            f"on Kaufman & Rousseeuw's scale even the best tag shows {scale} cluster structure"
-            if sil
-            else "silhouettes undefined"
-        )
-        md += [
-            "",
-            f"Silhouettes range {fmt_f(min(sil) if sil else math.nan)} .. "
-            f"{fmt_f(max(sil) if sil else math.nan)} (mean {fmt_f(mean_sil)}; highest: "
-            f"{best_sil['tag']}): {verdict}. k-NN purity over base rate (enrichment) "
-            f"ranges {fmt_f(min(enr) if enr else math.nan, '.2f')} .. "
-            f"{fmt_f(max(enr) if enr else math.nan, '.2f')} (highest: {best_enr['tag']}, "
-            f"{fmt_f(best_enr['knn_purity'])} vs {fmt_f(best_enr['base_rate'])}); with the own "
-            f"song's clips excluded it ranges {fmt_f(min(enr_x) if enr_x else math.nan, '.2f')} .. "
-            f"{fmt_f(max(enr_x) if enr_x else math.nan, '.2f')} (mean "
-            f"{fmt_f(float(np.mean(enr_x)) if enr_x else math.nan, '.2f')}).",
-            "",
-        ]
-        head[key] = {
-            "explained_2": [float(ev[0]), float(ev[1])],
-            "mean_silhouette": mean_sil,
-            "max_silhouette": max(sil) if sil else None,
-            "per_tag": {r["tag"]: {k: v for k, v in r.items() if k != "tag"} for r in cq},
-        }
+        space_md, head[key] = _space(key, desc, z, y, tags, out, cfg, rel_paths)
+        md += space_md
     if emb_info is not None:
         head["checkpoint"] = emb_info
         md += [
@@ -160,3 +72,109 @@ def projection_section(
             "",
         ]
     return md, head
+
+
+def _space(
+    key: str,
+    desc: str,
+    z: np.ndarray,
+    y: np.ndarray,
+    tags: Sequence[str],
+    out: Path,
+    cfg: AnalyzeConfig,
+    rel_paths: list[str],
+) -> tuple[list[str], dict[str, Any]]:
+    """One feature space: PCA and t-SNE figures, cluster-quality table and summary sentence."""
+    pr = projections(z, cfg.tsne_max, cfg.seed)
+    ev = pr["explained"]
+    scatter_figure(
+        pr["pca"],
+        y,
+        tags,
+        f"PCA of {key} (PC1 {100 * ev[0]:.1f}%, PC2 {100 * ev[1]:.1f}% of variance)",
+        out / f"pca_{key}.png",
+        cfg.dpi,
+    )
+    scatter_figure(
+        pr["tsne"],
+        y[pr["tsne_rows"]],
+        tags,
+        f"t-SNE of {key} (perplexity {pr['perplexity']:.0f}, {len(pr['tsne_rows'])} clips)",
+        out / f"tsne_{key}.png",
+        cfg.dpi,
+    )
+    cq = cluster_quality(
+        z,
+        y,
+        tags,
+        k=cfg.knn_k,
+        silhouette_max=cfg.silhouette_max,
+        seed=cfg.seed,
+        groups=[song_key(p) for p in rel_paths],
+    )
+    sil = [r["silhouette"] for r in cq if np.isfinite(r["silhouette"])]
+    enr = [r["enrichment"] for r in cq if np.isfinite(r["enrichment"])]
+    enr_x = [r["enrichment_xsong"] for r in cq if np.isfinite(r["enrichment_xsong"])]
+    best_sil = max(cq, key=lambda r: np.nan_to_num(r["silhouette"], nan=-2))
+    best_enr = max(cq, key=lambda r: np.nan_to_num(r["enrichment"], nan=-1))
+    md = [
+        f"### {desc}",
+        "",
+        f"PCA: the first two components explain {100 * ev[0]:.1f}% and {100 * ev[1]:.1f}% "
+        f"of the variance (first {len(ev)}: {100 * float(ev.sum()):.1f}%).",
+        "",
+        f"![PCA {key}](pca_{key}.png)",
+        "",
+        f"![t-SNE {key}](tsne_{key}.png)",
+        "",
+        "| tag | clips with tag | silhouette | k-NN purity | base rate | enrichment | "
+        "purity, other songs | base rate, other songs | enrichment, other songs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in cq:
+        md.append(
+            f"| {r['tag']} | {r['n_pos']} | {fmt_f(r['silhouette'])} | "
+            f"{fmt_f(r['knn_purity'])} | {fmt_f(r['base_rate'])} | "
+            f"{fmt_f(r['enrichment'], '.2f')} | {fmt_f(r['knn_purity_xsong'])} | "
+            f"{fmt_f(r['base_rate_xsong'])} | {fmt_f(r['enrichment_xsong'], '.2f')} |"
+        )
+    mean_sil = float(np.mean(sil)) if sil else math.nan
+    verdict = _verdict(sil)
+    md += [
+        "",
+        f"Silhouettes range {fmt_f(min(sil) if sil else math.nan)} .. "
+        f"{fmt_f(max(sil) if sil else math.nan)} (mean {fmt_f(mean_sil)}; highest: "
+        f"{best_sil['tag']}): {verdict}. k-NN purity over base rate (enrichment) "
+        f"ranges {fmt_f(min(enr) if enr else math.nan, '.2f')} .. "
+        f"{fmt_f(max(enr) if enr else math.nan, '.2f')} (highest: {best_enr['tag']}, "
+        f"{fmt_f(best_enr['knn_purity'])} vs {fmt_f(best_enr['base_rate'])}); with the own "
+        f"song's clips excluded it ranges {fmt_f(min(enr_x) if enr_x else math.nan, '.2f')} .. "
+        f"{fmt_f(max(enr_x) if enr_x else math.nan, '.2f')} (mean "
+        f"{fmt_f(float(np.mean(enr_x)) if enr_x else math.nan, '.2f')}).",
+        "",
+    ]
+    head = {
+        "explained_2": [float(ev[0]), float(ev[1])],
+        "mean_silhouette": mean_sil,
+        "max_silhouette": max(sil) if sil else None,
+        "per_tag": {r["tag"]: {k: v for k, v in r.items() if k != "tag"} for r in cq},
+    }
+    return md, head
+
+
+def _verdict(sil: list[float]) -> str:
+    """The best silhouette on Kaufman & Rousseeuw's (1990) scale: < 0.25 no substantial
+    structure, 0.26-0.50 weak, 0.51-0.70 reasonable, > 0.70 strong."""
+    if not sil:
+        return "silhouettes undefined"
+    top = max(sil)
+    scale = (
+        "no substantial"
+        if top <= 0.25
+        else "weak"
+        if top <= 0.5
+        else "reasonable"
+        if top <= 0.7
+        else "strong"
+    )
+    return f"on Kaufman & Rousseeuw's scale even the best tag shows {scale} cluster structure"
