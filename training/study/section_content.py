@@ -63,37 +63,8 @@ def content_section(
     if not pairs:
         md += ["(No clip carries one tag of a seed pair without the other: nothing to test.)", ""]
     for pair in pairs:
-        rows = sorted(
-            (r for r in seed_rows if r["pair"] == pair), key=lambda r: -np.nan_to_num(r["auc_free"])
-        )
-        best = rows[0]
-        n_sig = sum(1 for r in rows if r["p_holm"] < cfg.alpha)
-        md += [
-            f"**{pair}** (n = {best['n_a']} vs {best['n_b']}): best single descriptor "
-            f"**{best['descriptor']}**, AUC* = **{best['auc_free']:.3f}** (Holm p = "
-            f"{fmt_p(best['p_holm'])}); {n_sig} of {len(rows)} descriptors differ significantly "
-            f"(Holm p < {cfg.alpha}); {sum(1 for r in rows if r['auc_free'] >= 0.9)} reach "
-            "AUC* >= 0.9.",
-            "",
-            "| pair | descriptor | median A | median B | AUC (A>B) | AUC* | p | Holm p | effect |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in rows:
-            md.append(
-                f"| {pair} | {r['descriptor']} | {fmt_f(r['median_a'], '.4g')} | "
-                f"{fmt_f(r['median_b'], '.4g')} | {fmt_f(r['auc'])} | {fmt_f(r['auc_free'])} | "
-                f"{fmt_p(r['p'])} | {fmt_p(r['p_holm'])} | {fmt_f(r['effect'], '+.3f')} |"
-            )
-        md.append("")
-        head["seed_pairs"][pair] = {
-            "n_a": best["n_a"],
-            "n_b": best["n_b"],
-            "best_descriptor": best["descriptor"],
-            "best_auc": best["auc_free"],
-            "best_p_holm": best["p_holm"],
-            "significant": n_sig,
-            "tested": len(rows),
-        }
+        pair_md, head["seed_pairs"][pair] = _seed_pair(pair, seed_rows, cfg.alpha)
+        md += pair_md
     md += [
         "### Each tag, present vs absent",
         "",
@@ -103,7 +74,56 @@ def content_section(
         "| tag | n present / absent | best descriptors (AUC*, Holm p) |",
         "|---|---|---|",
     ]
-    head["per_tag_best"] = {}
+    tag_md, head["per_tag_best"] = _per_tag_best(tags, tag_rows)
+    md += tag_md
+    md.append("")
+    return md, head
+
+
+def _seed_pair(
+    pair: str, seed_rows: list[dict[str, Any]], alpha: float
+) -> tuple[list[str], dict[str, Any]]:
+    """One seed pair: its best descriptor, how many separate, and the table of all of them."""
+    rows = sorted(
+        (r for r in seed_rows if r["pair"] == pair), key=lambda r: -np.nan_to_num(r["auc_free"])
+    )
+    best = rows[0]
+    n_sig = sum(1 for r in rows if r["p_holm"] < alpha)
+    md = [
+        f"**{pair}** (n = {best['n_a']} vs {best['n_b']}): best single descriptor "
+        f"**{best['descriptor']}**, AUC* = **{best['auc_free']:.3f}** (Holm p = "
+        f"{fmt_p(best['p_holm'])}); {n_sig} of {len(rows)} descriptors differ significantly "
+        f"(Holm p < {alpha}); {sum(1 for r in rows if r['auc_free'] >= 0.9)} reach "
+        "AUC* >= 0.9.",
+        "",
+        "| pair | descriptor | median A | median B | AUC (A>B) | AUC* | p | Holm p | effect |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        md.append(
+            f"| {pair} | {r['descriptor']} | {fmt_f(r['median_a'], '.4g')} | "
+            f"{fmt_f(r['median_b'], '.4g')} | {fmt_f(r['auc'])} | {fmt_f(r['auc_free'])} | "
+            f"{fmt_p(r['p'])} | {fmt_p(r['p_holm'])} | {fmt_f(r['effect'], '+.3f')} |"
+        )
+    md.append("")
+    head = {
+        "n_a": best["n_a"],
+        "n_b": best["n_b"],
+        "best_descriptor": best["descriptor"],
+        "best_auc": best["auc_free"],
+        "best_p_holm": best["p_holm"],
+        "significant": n_sig,
+        "tested": len(rows),
+    }
+    return md, head
+
+
+def _per_tag_best(
+    tags: Sequence[str], tag_rows: list[dict[str, Any]]
+) -> tuple[list[str], dict[str, Any]]:
+    """Table rows of the best three descriptors per tag (present vs absent), and the best one."""
+    md: list[str] = []
+    best: dict[str, Any] = {}
     for t in tags:
         rows = sorted(
             (r for r in tag_rows if r["pair"] == f"{t} vs not {t}"),
@@ -119,6 +139,5 @@ def content_section(
             )
             + " |"
         )
-        head["per_tag_best"][t] = {"descriptor": rows[0]["descriptor"], "auc": rows[0]["auc_free"]}
-    md.append("")
-    return md, head
+        best[t] = {"descriptor": rows[0]["descriptor"], "auc": rows[0]["auc_free"]}
+    return md, best

@@ -74,24 +74,7 @@ def label_section(
     )
     md.append("")
     ct = next((p for p in st.pairs if {p["a"], p["b"]} == {"classical", "techno"}), None)
-    if rare:
-        md.append(f"**Pairs that almost never co-occur** (significant, lift < {rare_lift}):")
-        md.append("")
-        for p in rare:
-            md.append(
-                f"- **{p['a']} & {p['b']}**: together in {p['n_ab']} clips where "
-                f"independence predicts {p['expected']:.1f} (n({p['a']}) = {p['n_a']}, "
-                f"n({p['b']}) = {p['n_b']}); P({p['b']}|{p['a']}) = {p['p_b_given_a']:.4f}, "
-                f"lift {p['lift']:.3f}, PMI {fmt_f(p['pmi'], '.2f')} bits, "
-                f"Fisher p = {fmt_p(p['p'])}, BH q = {fmt_p(p['q'])}."
-            )
-        md.append("")
-    if ct is not None and ct not in rare:
-        md += [
-            f"classical & techno: together in {ct['n_ab']} clips vs {ct['expected']:.1f} "
-            f"expected (lift {ct['lift']:.3f}, p = {fmt_p(ct['p'])}, q = {fmt_p(ct['q'])}).",
-            "",
-        ]
+    md += _rare_pairs_md(rare, ct, rare_lift)
     md += [
         "All pairs, by PMI:",
         "",
@@ -99,13 +82,7 @@ def label_section(
         "| odds ratio | Fisher p | BH q |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for p in sorted(st.pairs, key=lambda p: -np.nan_to_num(p["pmi"], neginf=-1e9)):
-        md.append(
-            f"| {p['a']} | {p['b']} | {p['n_a']} | {p['n_b']} | {p['n_ab']} | "
-            f"{p['expected']:.1f} | {p['p_b_given_a']:.3f} | {p['p_a_given_b']:.3f} | "
-            f"{p['lift']:.3f} | {fmt_f(p['pmi'], '.2f')} | {fmt_f(p['odds_ratio'], '.3g')} | "
-            f"{fmt_p(p['p'])} | {fmt_p(p['q'])}{' *' if p['significant'] else ''} |"
-        )
+    md += _pairs_table_rows(st.pairs)
     md.append("")
     headline = {
         "n_total": st.n_total,
@@ -125,3 +102,42 @@ def label_section(
         else {k: ct[k] for k in ("n_ab", "expected", "lift", "pmi", "p", "q")},
     }
     return md, headline
+
+
+def _rare_pairs_md(
+    rare: list[dict[str, Any]], ct: dict[str, Any] | None, rare_lift: float
+) -> list[str]:
+    """The pairs that almost never co-occur, and classical & techno if it is not among them."""
+    md: list[str] = []
+    if rare:
+        md.append(f"**Pairs that almost never co-occur** (significant, lift < {rare_lift}):")
+        md.append("")
+        for p in rare:
+            md.append(
+                f"- **{p['a']} & {p['b']}**: together in {p['n_ab']} clips where "
+                f"independence predicts {p['expected']:.1f} (n({p['a']}) = {p['n_a']}, "
+                f"n({p['b']}) = {p['n_b']}); P({p['b']}|{p['a']}) = {p['p_b_given_a']:.4f}, "
+                f"lift {p['lift']:.3f}, PMI {fmt_f(p['pmi'], '.2f')} bits, "
+                f"Fisher p = {fmt_p(p['p'])}, BH q = {fmt_p(p['q'])}."
+            )
+        md.append("")
+    if ct is not None and ct not in rare:
+        md += [
+            f"classical & techno: together in {ct['n_ab']} clips vs {ct['expected']:.1f} "
+            f"expected (lift {ct['lift']:.3f}, p = {fmt_p(ct['p'])}, q = {fmt_p(ct['q'])}).",
+            "",
+        ]
+    return md
+
+
+def _pairs_table_rows(pairs: list[dict[str, Any]]) -> list[str]:
+    """One table row per pair, by PMI (highest first; never-together pairs last)."""
+    md: list[str] = []
+    for p in sorted(pairs, key=lambda p: -np.nan_to_num(p["pmi"], neginf=-1e9)):
+        md.append(
+            f"| {p['a']} | {p['b']} | {p['n_a']} | {p['n_b']} | {p['n_ab']} | "
+            f"{p['expected']:.1f} | {p['p_b_given_a']:.3f} | {p['p_a_given_b']:.3f} | "
+            f"{p['lift']:.3f} | {fmt_f(p['pmi'], '.2f')} | {fmt_f(p['odds_ratio'], '.3g')} | "
+            f"{fmt_p(p['p'])} | {fmt_p(p['q'])}{' *' if p['significant'] else ''} |"
+        )
+    return md
