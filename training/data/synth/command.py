@@ -10,6 +10,7 @@ from training.data.synth.writer import synthesize
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m training synth``."""
     parser.add_argument("--out", type=Path, required=True, help="output MTAT root")
     parser.add_argument("--clips", type=int, required=True, help="number of clips")
     parser.add_argument("--seed", type=int, default=0)
@@ -20,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """CLI entry point: write the dataset and print its summary."""
     summary = synthesize(
         args.out,
         args.clips,

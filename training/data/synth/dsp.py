@@ -9,6 +9,7 @@ from scipy import signal
 
 
 def hz(midi: float | np.ndarray) -> float | np.ndarray:
+    """Frequency in Hz of a MIDI pitch (A4 = 69 = 440 Hz)."""
     return 440.0 * 2.0 ** ((np.asarray(midi) - 69.0) / 12.0)
 
 

@@ -130,6 +130,7 @@ class Instruments:
         return y * adsr(n, self.sr, 0.08, 0.1)
 
     def organ(self, midi: int, dur: float) -> np.ndarray:
+        """Drawbar organ: a few sine harmonics with a light tremolo."""
         n = self.s(dur)
         ph = phase(float(hz(midi)), n, self.sr)
         y = sum(
@@ -144,6 +145,7 @@ class Instruments:
         )
 
     def mallet(self, midi: int, dur: float) -> np.ndarray:
+        """Marimba-like bar: a decaying fundamental and a short inharmonic overtone."""
         n = self.s(min(dur + 0.3, 1.2))
         t = np.arange(n) / self.sr
         f0 = float(hz(midi))
@@ -152,6 +154,7 @@ class Instruments:
         ) * np.exp(-t / 0.05)
 
     def pad(self, midi: int, dur: float) -> np.ndarray:
+        """Soft pad: three detuned sines and an octave, slow attack and release."""
         n = self.s(dur + 0.8)
         f0 = float(hz(midi))
         y = sum(

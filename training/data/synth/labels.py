@@ -99,12 +99,14 @@ class LabelModel:
         self.seg_probs /= self.seg_probs.sum()
 
     def latent(self, rng: np.random.Generator) -> tuple[str, ...]:
+        """One song's latent tags (canonical order), or none."""
         if rng.random() < self.p_none:
             return ()
         s = self.sets[int(rng.choice(len(self.sets), p=self.probs))]
         return tuple(t for t in TOP10_TAGS if t in s)  # canonical order
 
     def segments(self, rng: np.random.Generator, cap: int) -> int:
+        """One song's length in segments, at most ``cap``."""
         return int(min(cap, rng.choice(self.seg_values, p=self.seg_probs)))
 
 

@@ -91,10 +91,12 @@ _WORDS = [
 
 
 def pseudo_word(rng: np.random.Generator) -> str:
+    """Two or three syllables: an invented artist name part."""
     return "".join(rng.choice(_SYL, size=int(rng.integers(2, 4))))
 
 
 def song_name(rng: np.random.Generator) -> str:
+    """``artist-album-track-title``, the shape of MTAT's mp3 names."""
     artist = "_".join(pseudo_word(rng) for _ in range(int(rng.integers(1, 3))))
     album = "_".join(rng.choice(_WORDS, size=int(rng.integers(1, 4))))
     track = f"{int(rng.integers(1, 19)):02d}"

@@ -1,8 +1,4 @@
-"""The arrangement: each part of a song (an instrument playing a pattern) rendered as one track.
-
-Every part function takes the clip, its instruments and the part's gain from the style, and
-returns the track ``(n,)`` already scaled, to be summed by :func:`render_parts`.
-"""
+"""The arrangement: each part of a song (an instrument playing a pattern) rendered as a track."""
 
 from __future__ import annotations
 
@@ -90,6 +86,7 @@ def _strings(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
 
 
 def _cellos(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """Cellos holding the chord roots an octave down."""
     y = play(f, pat.bassline(f, -1, "sparse"), lambda m, d: ins.bowed(m, d))
     return gain * 0.5 * filt(y, "lowpass", 2500.0, f.sr)
 
@@ -116,52 +113,62 @@ def _synth_bass(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
 
 
 def _synth_stab(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """Techno chord stabs on a syncopated grid."""
     seq = pat.chords(f, 1, (2, 6, 10, 14) if f.timbre.random() < 0.5 else (0, 3, 6, 10), 1.2)
     return gain * 0.5 * play(f, seq, lambda m, d: ins.synth_note(m, d, "saw", 700.0, 0.04))
 
 
 def _synth_arp(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """Fast square or saw arpeggio (slower when sparse)."""
     wave = "square" if f.timbre.random() < 0.5 else "saw"
     seq = pat.arpeggio(f, 1, 1 if not f.style.sparse else 4, (0, 1, 2, 3))
     return gain * 0.6 * play(f, seq, lambda m, d, w=wave: ins.synth_note(m, d, w, 900.0, 0.08))
 
 
 def _synth_pad(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """Held chords on a slow filter envelope."""
     seq = pat.chords(f, 0, None, f.style.steps)
     return gain * 0.5 * play(f, seq, lambda m, d: ins.synth_note(m, d, "saw", 600.0, 1.0))
 
 
 def _bass_electric(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """Plucked electric bass: eighths under rock, held roots when sparse."""
     kind = "eighths" if f.style.drums == "rock" else ("sparse" if f.style.sparse else "roots")
     y = play(f, pat.bassline(f, -1, kind), lambda m, d: ins.pluck(m, d, bright=0.3))
     return gain * 0.8 * filt(y, "lowpass", 900.0, f.sr)
 
 
 def _bass_soft(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """A soft organ bass, lowpassed."""
     y = play(f, pat.bassline(f, -1, "roots" if not f.style.sparse else "sparse"), ins.organ)
     return gain * 0.5 * filt(y, "lowpass", 500.0, f.sr)
 
 
 def _voice(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """A formant voice singing the motif."""
     return gain * 0.7 * play(f, pat.melody(f, 1), ins.voice)
 
 
 def _organ(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """Organ chords (held once per bar when sparse)."""
     sparse = f.style.sparse
     seq = pat.chords(f, 0, None if sparse else (0, 8), 8 if not sparse else 16)
     return gain * 0.3 * play(f, seq, ins.organ)
 
 
 def _marimba(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """Marimba melody (arpeggios when dense)."""
     seq = pat.melody(f, 1) if not f.style.dense else pat.arpeggio(f, 1, 1)
     return gain * 0.7 * play(f, seq, ins.mallet)
 
 
 def _pad(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """Pad chords, one per bar."""
     return gain * 0.4 * play(f, pat.chords(f, 0, None, f.style.steps), ins.pad)
 
 
 def _flute(f: ClipFrame, ins: Instruments, gain: float) -> np.ndarray:
+    """A flute playing the motif."""
     return gain * 0.6 * play(f, pat.melody(f, 1), lambda m, d: ins.wind(m, d, "flute"))
 
 
@@ -205,7 +212,9 @@ PARTS: dict[str, Callable[[ClipFrame, Instruments, float], np.ndarray]] = {
     "drone": _drone,
     "world_perc": _world_perc,
 }
-"""Part name (as :func:`training.data.synth.style.make_style` writes it) -> its renderer."""
+"""Part name (as :func:`training.data.synth.style.make_style` writes it) -> its renderer.
+
+Each takes the clip, its instruments and the part's gain and returns the scaled track ``(n,)``."""
 
 
 def render_parts(f: ClipFrame, ins: Instruments) -> np.ndarray:

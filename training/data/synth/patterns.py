@@ -1,8 +1,4 @@
-"""Note and hit patterns per style: melodies, arpeggios, chords, basslines, drum and hand-drum grids.
-
-A note is ``(start s, midi, duration s, velocity)`` relative to the clip; a hit is
-``(sound, 16th step in the bar, velocity)``.
-"""
+"""Note and hit patterns per style: melodies, arpeggios, chords, basslines, drum grids."""
 
 from __future__ import annotations
 
@@ -13,6 +9,8 @@ import numpy as np
 from training.data.synth.frame import ClipFrame
 
 Note = tuple[float, int, float, float]
+"""(start s relative to the clip, midi, duration s, velocity); a drum hit is (sound, 16th
+step in the bar, velocity)."""
 
 
 def melody(f: ClipFrame, octave: int = 1) -> list[Note]:
@@ -39,6 +37,7 @@ def melody(f: ClipFrame, octave: int = 1) -> list[Note]:
 def arpeggio(
     f: ClipFrame, octave: int, sub: int, pattern: Sequence[int] = (0, 1, 2, 1)
 ) -> list[Note]:
+    """The chord (plus the octave) broken every ``sub`` 16ths in ``pattern`` order."""
     steps = f.style.steps
     seq = []
     for b, start in f.bars:
@@ -58,6 +57,7 @@ def arpeggio(
 def chords(
     f: ClipFrame, octave: int, hits: Sequence[int] | None, length_steps: float
 ) -> list[Note]:
+    """Block chords at the ``hits`` 16ths of every bar (None: once per bar)."""
     seq = []
     for b, start in f.bars:
         for s in hits if hits is not None else [0]:
@@ -74,6 +74,7 @@ def chords(
 
 
 def bassline(f: ClipFrame, octave: int, pattern: str) -> list[Note]:
+    """Chord roots: ``offbeat``, ``eighths``, ``sparse`` (held) or roots and fifths on beats."""
     steps = f.style.steps
     seq = []
     for b, start in f.bars:

@@ -1,7 +1,4 @@
-"""Percussion sounds: a song's drum kit (kick, snare, hats, clap, crash) and its hand drums.
-
-All draw from the song-level ``kit_rng``, so every segment of a song keeps its kit.
-"""
+"""Percussion sounds: a song's drum kit and hand drums, drawn from its song-level kit stream."""
 
 from __future__ import annotations
 
@@ -57,6 +54,7 @@ def _clap(f: ClipFrame) -> np.ndarray:
 
 
 def _crash(f: ClipFrame) -> np.ndarray:
+    """Long highpassed noise."""
     tc = np.arange(f.s(1.5)) / f.sr
     noise = f.kit_rng.standard_normal(len(tc))
     return 0.5 * filt(noise, "highpass", 4000.0, f.sr) * np.exp(-tc / 0.5)
