@@ -11,10 +11,13 @@
   ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
   rows back.
 
-Admission and back-pressure: before decoding, a request reserves ``eval_chunks`` chunks in the
-model's bounded queue (503 + ``Retry-After`` when full); decoding runs in worker threads, at most
-``decode_concurrency`` at once (an anyio capacity limiter), so many concurrent uploads do not all
-hold decoded audio at the same time.
+Admission and back-pressure: before its body is read (``POST /predict``) or, without a ticket,
+before decoding, a request reserves ``eval_chunks`` chunks in the model's bounded queue (503 +
+``Retry-After`` when full). The header checks (probe: format, sample rate, duration) run before
+a decode slot is taken; decoding runs in worker threads, at most ``decode_concurrency`` at once
+(an anyio capacity limiter), so many concurrent uploads do not all hold decoded audio at the
+same time. The upload is bytes or a seekable file (the spooled body): never copied whole into
+memory here.
 * aggregate: the clip probability is the mean of its chunks' probabilities.
 """
 
@@ -42,7 +45,9 @@ from app.observability import ServiceMetrics
 from app.registry import LoadedModel, ModelRegistry
 from training.data.audio import (
     AudioDecodeError,
+    AudioInfo,
     AudioTooLongError,
+    Source,
     chunk_starts,
     decode,
     hop_starts,
@@ -55,11 +60,18 @@ log = logging.getLogger("app")
 MAX_SOURCE_SAMPLE_RATE = 384_000
 """Highest sample rate accepted in an upload (decoding holds the mono source-rate signal)."""
 
-_BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 def _clean(message: str) -> str:
-    return _BYTESIO.sub("upload", message)
+    """A decoder message without Python object reprs (``<_io.BytesIO object at 0x...>``)."""
+    return _OBJECT_REPR.sub("upload", message)
+
+
+def _rewound(source: Source) -> Source:
+    if hasattr(source, "seek"):
+        source.seek(0)  # type: ignore[union-attr]
+    return source
 
 
 @dataclass(frozen=True)
@@ -169,13 +181,14 @@ class Tagger:
         return self._decode_limiter
 
     # -- decode ------------------------------------------------------------------------------
-    def decode(self, data: bytes, sample_rate: int) -> DecodedAudio:
-        """Bytes of an upload -> mono audio at ``sample_rate`` (CPU-bound: call from a thread)."""
+    def check_header(self, data: Source) -> AudioInfo:
+        """The cheap checks, from the header only: decodable format, sample rate, duration
+        limit (415 / 413); run before a decode slot is taken."""
         limit = self.settings.max_duration_s
-        if not data:
+        if isinstance(data, bytes | bytearray) and not data:
             raise EmptyUploadError("the uploaded file is empty (0 bytes)")
         try:
-            info = probe(data)
+            info = probe(_rewound(data))
         except AudioDecodeError as exc:
             raise UnsupportedAudioError(
                 f"the upload is not decodable audio (MP3, WAV, FLAC or OGG): {_clean(str(exc))}"
@@ -191,8 +204,15 @@ class Tagger:
                 duration_s=round(info.duration, 3),
                 max_duration_s=limit,
             )
+        return info
+
+    def decode(self, data: Source, sample_rate: int, info: AudioInfo | None = None) -> DecodedAudio:
+        """An upload (bytes or a seekable file) -> mono audio at ``sample_rate`` (CPU-bound:
+        call from a thread); ``info`` = :meth:`check_header`'s result when already done."""
+        limit = self.settings.max_duration_s
+        info = info if info is not None else self.check_header(data)
         try:
-            wave = decode(data, target_sr=sample_rate, max_seconds=limit)
+            wave = decode(_rewound(data), target_sr=sample_rate, max_seconds=limit)
         except AudioTooLongError as exc:
             raise PayloadTooLargeError(
                 f"audio lasts more than the limit of {limit:.1f} s (stopped decoding at "
@@ -272,30 +292,41 @@ class Tagger:
             return loaded
         return await anyio.to_thread.run_sync(self.registry.get, name)
 
+    def admit(self, model: LoadedModel) -> Ticket:
+        """Reserve ``eval_chunks`` chunks in the model's queue (503 :class:`QueueFullError`)."""
+        return self.batcher(model).admit(self.settings.eval_chunks)
+
     def prepare(
-        self, data: bytes, model: LoadedModel, segments: bool
+        self, data: Source, model: LoadedModel, segments: bool, info: AudioInfo | None = None
     ) -> tuple[np.ndarray, ChunkPlan, DecodedAudio]:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
-        audio = self.decode(data, model.sample_rate)
+        audio = self.decode(data, model.sample_rate, info)
         plan = self.chunk(len(audio.wave), model, segments)
         return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
 
-    async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
-        """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`)."""
+    async def tag(
+        self,
+        data: Source,
+        model: LoadedModel,
+        segments: bool = False,
+        ticket: Ticket | None = None,
+    ) -> TagResult:
+        """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`).
+
+        ``ticket``: the queue reservation taken before the body was read (:meth:`admit`);
+        without one it is taken here, before any decoding work (503 when the queue is full).
+        """
         t0 = time.perf_counter()
+        ticket = ticket if ticket is not None else self.admit(model)
         try:
-            # Reserve queue room first: a full queue answers 503 before any decoding work.
-            ticket = self.batcher(model).admit(self.settings.eval_chunks)
-        except QueueFullError:
-            log.warning("model %s: inference queue full, answering 503", model.name)
-            raise
-        try:
+            info = await anyio.to_thread.run_sync(self.check_header, data)  # before a slot
             async with self._limiter():  # at most decode_concurrency decodes at once
                 tq = time.perf_counter()
                 chunks, plan, audio = await anyio.to_thread.run_sync(
-                    self.prepare, data, model, segments
+                    self.prepare, data, model, segments, info
                 )  # chunks: (N, L)
             t1 = time.perf_counter()
+            self.batcher(model).observe_decode(t1 - tq, self.settings.decoders)
             n_samples, sample_rate, duration_s = (
                 len(audio.wave),
                 audio.sample_rate,
