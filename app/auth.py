@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 PUBLIC_PATHS = frozenset(
@@ -94,3 +95,33 @@ class ApiKeyMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+UNAUTHORIZED = {
+    "description": "Missing or wrong API key (only when the service runs with API keys); "
+    "header WWW-Authenticate: Bearer.",
+    "content": {"application/json": {"example": {"detail": "invalid API key"}}},
+}
+
+
+def document_security(app: FastAPI) -> None:
+    """Declare the bearer scheme in the OpenAPI schema: on every non-public operation, with
+    its 401 (called only when keys are configured, so the schema never claims auth that is
+    off)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["apiKey"] = {"type": "http", "scheme": "bearer"}
+        for path, operations in schema.get("paths", {}).items():
+            if is_public(path):
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"apiKey": []}]
+                operation.setdefault("responses", {})["401"] = UNAUTHORIZED
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

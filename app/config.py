@@ -157,11 +157,28 @@ class Settings(BaseSettings):
         description="Comma-separated origins allowed to call the API from a browser ('*' = any); "
         "empty = no CORS headers.",
     )
+    malloc_mmap_threshold_kb: int = Field(
+        1024,
+        ge=0,
+        description="Allocations from this size (KiB) always use mmap and go back to the OS when "
+        "freed (glibc; 0 = glibc's dynamic threshold). See app/memory.py.",
+    )
+    idle_trim_s: float = Field(
+        1.0,
+        ge=0,
+        description="After this long without a /predict request, free heap memory is handed back "
+        "to the OS (malloc_trim; 0 = never).",
+    )
     overload_log_interval_s: float = Field(
         10.0,
         gt=0,
         description="503 (overload) answers are logged as one summary line per interval.",
     )
+
+    @field_validator("api_keys_file", "spool_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes unset variables as ""
 
     @field_validator("log_level")
     @classmethod

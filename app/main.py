@@ -11,10 +11,11 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.auth import ApiKeyMiddleware
+from app.auth import ApiKeyMiddleware, document_security
 from app.config import Settings
 from app.errors import ServiceError, install_error_handlers
 from app.limits import BodyGuardMiddleware
+from app.memory import pin_mmap_threshold
 from app.observability import PrometheusMiddleware, ServiceMetrics
 from app.registry import ModelRegistry, ProviderUnavailableError
 from app.routers import health, metrics, models, predict
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.switch_interval_ms:
             # Interpreter-wide on purpose: this process exists to serve this app.
             sys.setswitchinterval(settings.switch_interval_ms / 1000)
+        pin_mmap_threshold(settings.malloc_mmap_threshold_kb * 1024)  # process-wide too
         try:
             name = registry.choose_default()
             model = await anyio.to_thread.run_sync(registry.get, name)
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keys = settings.api_key_list()
     if keys:
         app.add_middleware(ApiKeyMiddleware, keys=keys)
+        document_security(app)
         log.info("API keys required (%d configured) on every non-public path", len(keys))
     if settings.cors_origin_list:
         app.add_middleware(

@@ -23,6 +23,7 @@ memory here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -41,6 +42,7 @@ from app.errors import (
     PayloadTooLargeError,
     UnsupportedAudioError,
 )
+from app.memory import trim
 from app.observability import ServiceMetrics
 from app.registry import LoadedModel, ModelRegistry
 from training.data.audio import (
@@ -136,6 +138,9 @@ class Tagger:
         self._batchers: dict[str, Batcher] = {}
         self._batchers_lock = threading.Lock()
         self._decode_limiter: anyio.CapacityLimiter | None = None
+        self._in_flight = 0  # tag() calls running (event loop only)
+        self._started = 0  # tag() calls ever started: tells an idle second from a busy one
+        self._trim_scheduled = False
 
     # -- engine ------------------------------------------------------------------------------
     def batcher(self, model: LoadedModel) -> Batcher:
@@ -157,6 +162,7 @@ class Tagger:
                     bucket=model.bucket,
                     observer=self.metrics,
                     workers=model.workers,
+                    sec_per_row=model.sec_per_row,  # measured at warm-up: Retry-After from 0 s
                 )
             return self._batchers[model.name]
 
@@ -284,6 +290,26 @@ class Tagger:
         ]
         return clip, segments
 
+    # -- memory ------------------------------------------------------------------------------
+    def _schedule_trim(self) -> None:
+        """After ``idle_trim_s`` without any request, give free heap pages back to the OS
+        (:func:`app.memory.trim`): RSS returns to its resting size after a burst."""
+        delay = self.settings.idle_trim_s
+        if self._in_flight or self._trim_scheduled or delay <= 0:
+            return
+        self._trim_scheduled = True
+        loop = asyncio.get_running_loop()
+        started = self._started
+
+        def check() -> None:
+            self._trim_scheduled = False
+            if self._in_flight == 0 and self._started == started:  # a whole idle interval
+                loop.run_in_executor(None, trim)
+            elif self._in_flight == 0:
+                self._schedule_trim()
+
+        loop.call_later(delay, check)
+
     # -- the whole pipeline ------------------------------------------------------------------
     async def load(self, name: str) -> LoadedModel:
         """The named model, loaded in a worker thread on first use."""
@@ -318,6 +344,8 @@ class Tagger:
         """
         t0 = time.perf_counter()
         ticket = ticket if ticket is not None else self.admit(model)
+        self._in_flight += 1
+        self._started += 1
         try:
             info = await anyio.to_thread.run_sync(self.check_header, data)  # before a slot
             async with self._limiter():  # at most decode_concurrency decodes at once
@@ -343,6 +371,8 @@ class Tagger:
                 raise
         finally:
             ticket.cancel()  # gives the reservation back if decoding failed; no-op once submitted
+            self._in_flight -= 1
+            self._schedule_trim()
         t2 = time.perf_counter()
         clip, segs = self.aggregate(plan, probs, n_samples, sample_rate)
         t3 = time.perf_counter()

@@ -157,7 +157,7 @@ async def predict(
     k = top_k if top_k is not None else min(10, n_tags)
     if k > n_tags:
         raise InvalidParameterError(
-            f"invalid request: top_k: {k} is more than the {n_tags} tags of model {name!r} "
+            f"invalid request: query.top_k: {k} is more than the {n_tags} tags of model {name!r} "
             f"(use 1..{n_tags})",
             errors=[
                 {
