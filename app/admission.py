@@ -67,14 +67,13 @@ class UploadSlots:
     def take(self, retry_after_s: int) -> Iterator[None]:
         with self._lock:
             if self.in_flight >= self.limit:
-                err = UploadsFullError(
+                err = UploadsFullError.retry_in(
                     f"too many uploads in flight ({self.in_flight}, limit {self.limit}, "
-                    f"TAGGER_MAX_UPLOADS); retry in about {retry_after_s} s",
+                    "TAGGER_MAX_UPLOADS)",
+                    retry_after_s,
                     uploads_in_flight=self.in_flight,
                     max_uploads=self.limit,
-                    retry_after_s=retry_after_s,
                 )
-                err.headers = {"Retry-After": str(retry_after_s)}
                 raise err
             self.in_flight += 1
         try:

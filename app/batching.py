@@ -56,6 +56,14 @@ class QueueFullError(ServiceError):
     status_code = 503
     log_each = False  # one summary line per interval (app.admission.OverloadLog)
 
+    @classmethod
+    def retry_in(cls, detail: str, retry_after_s: int, **extra: object) -> QueueFullError:
+        """The error with ``retry_after_s`` in its body and its ``Retry-After`` header."""
+        err = cls(f"{detail}; retry in about {retry_after_s} s", **extra)
+        err.extra["retry_after_s"] = retry_after_s
+        err.headers = {"Retry-After": str(retry_after_s)}
+        return err
+
 
 class BatcherClosedError(ServiceError):
     """The service is shutting down (503)."""
@@ -228,16 +236,13 @@ class Batcher:
     def _reject(self) -> QueueFullError:
         self.stats.rejected += 1
         self.observer.rejected(self.name)
-        retry = self.retry_after_s()
-        err = QueueFullError(
+        return QueueFullError.retry_in(
             f"model {self.name!r} is busy: its inference queue holds {self.depth} chunks "
-            f"(limit {self.max_queue}); retry in about {retry} s",
+            f"(limit {self.max_queue})",
+            self.retry_after_s(),
             queue_depth=self.depth,
             max_queue=self.max_queue,
-            retry_after_s=retry,
         )
-        err.headers = {"Retry-After": str(retry)}
-        return err
 
     def admit(self, estimate: int) -> Ticket:
         """Reserve ``estimate`` chunks for a request about to decode, or raise 503 when full."""

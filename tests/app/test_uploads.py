@@ -15,7 +15,7 @@ from app.admission import OverloadLog
 from app.config import Settings
 from app.main import create_app
 from app.sniff import sniff
-from tests.app.support import audio_bytes, tone
+from tests.app.support import audio_bytes, lifespan_client, tone
 from tests.paths import MTAT_CLIP
 from training.constants import SAMPLE_RATE
 
@@ -136,14 +136,12 @@ async def test_not_audio_is_refused_after_its_first_bytes(models_dir: Path) -> N
             yield b"this is a text file, not music " * 512  # 16 KiB
         yield b"\r\n--bb--\r\n"
 
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            r = await c.post(
-                "/predict",
-                content=body(),
-                headers={"content-type": "multipart/form-data; boundary=bb"},
-            )
+    async with lifespan_client(app) as c:
+        r = await c.post(
+            "/predict",
+            content=body(),
+            headers={"content-type": "multipart/form-data; boundary=bb"},
+        )
     assert r.status_code == 415 and "no audio header" in r.json()["detail"]
     assert sent <= 2
 
@@ -168,24 +166,20 @@ async def test_admission_is_decided_before_the_body_is_read(models_dir: Path) ->
         return gen()
 
     headers = {"content-type": "multipart/form-data; boundary=bb"}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            results: dict[str, httpx.Response] = {}
+    async with lifespan_client(app) as c:
+        results: dict[str, httpx.Response] = {}
 
-            async def slow() -> None:
-                results["slow"] = await c.post(
-                    "/predict", content=body("slow", True), headers=headers
-                )
+        async def slow() -> None:
+            results["slow"] = await c.post("/predict", content=body("slow", True), headers=headers)
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(slow)
-                while read["slow"] == 0:
-                    await anyio.sleep(0.01)
-                refused = await c.post("/predict", content=body("refused", False), headers=headers)
-                release.set()
-            batcher = app.state.service.tagger.batchers()["beta"]
-            assert batcher.depth == 0  # every reservation was given back
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow)
+            while read["slow"] == 0:
+                await anyio.sleep(0.01)
+            refused = await c.post("/predict", content=body("refused", False), headers=headers)
+            release.set()
+        batcher = app.state.service.tagger.batchers()["beta"]
+        assert batcher.depth == 0  # every reservation was given back
     assert refused.status_code == 503, refused.text
     assert int(refused.headers["retry-after"]) >= 1
     assert "TAGGER_MAX_UPLOADS" in refused.json()["detail"]
