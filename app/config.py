@@ -231,7 +231,12 @@ class Settings(BaseSettings):
         """Every configured API key (environment and file); empty = authentication off."""
         keys = [k.strip() for k in self.api_keys.get_secret_value().split(",")]
         if self.api_keys_file is not None:
-            lines = self.api_keys_file.read_text(encoding="utf-8").splitlines()
+            try:
+                lines = self.api_keys_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ValueError(
+                    f"TAGGER_API_KEYS_FILE={self.api_keys_file} cannot be read: {exc.strerror}"
+                ) from exc
             keys += [line.strip() for line in lines if not line.lstrip().startswith("#")]
         return [k for k in keys if k]
 

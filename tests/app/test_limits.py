@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.flood import served
 from app.main import create_app
-from tests.app.support import audio_bytes, make_models_dir, tone
+from tests.app.support import audio_bytes, lifespan_client, make_models_dir, tone
 from training.constants import SAMPLE_RATE
 
 KEYS = ("k3y-0ne", "second-key")
@@ -147,3 +148,29 @@ def test_cors_is_off_by_default(models_dir: Path) -> None:
     with TestClient(create_app(settings)) as c:
         r = c.get("/models", headers={"Origin": "https://app.example"})
         assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.anyio
+async def test_a_trickling_body_meets_the_request_deadline(models_dir: Path) -> None:
+    """Each piece arrives within the stall limit, but the whole request is bounded: 408."""
+    settings = Settings(
+        models_dir=models_dir, providers="cpu", body_timeout_s=1.0, request_timeout_s=1.5
+    )
+    app = create_app(settings)
+
+    async def trickle():
+        yield b'--bb\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        yield b"RIFF\0\0\0\0WAVE"
+        for _ in range(20):  # 20 x 0.3 s = 6 s in all, never 1 s without data
+            await anyio.sleep(0.3)
+            yield bytes(1024)
+
+    async with lifespan_client(app) as c:
+        t0 = time.monotonic()
+        r = await c.post(
+            "/predict",
+            content=trickle(),
+            headers={"content-type": "multipart/form-data; boundary=bb"},
+        )
+        assert r.status_code == 408 and "TAGGER_REQUEST_TIMEOUT_S" in r.json()["detail"]
+        assert time.monotonic() - t0 < 4
