@@ -212,7 +212,9 @@ async def receive_upload(
         async for chunk in stream:
             parser.write(chunk)
         parser.finalize()
-        if state.spool is None or state.in_file:
+        if state.in_file:
+            raise MalformedBodyError("the body ended inside the file part (no closing boundary)")
+        if state.spool is None:
             raise missing_file()
     except BaseException as exc:
         if state.spool is not None:
