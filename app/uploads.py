@@ -21,6 +21,7 @@ from typing import IO
 import python_multipart
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect
 
 from app.config import Settings
 from app.errors import EmptyUploadError, ServiceError, UnsupportedAudioError
@@ -33,6 +34,12 @@ MAX_PART_HEADER_BYTES = 16 * 1024
 
 class MalformedBodyError(ServiceError):
     """The body is not parseable multipart/form-data (400)."""
+
+    status_code = 400
+
+
+class ClientGoneError(ServiceError):
+    """The client disconnected before its body was complete (400; nobody reads it)."""
 
     status_code = 400
 
@@ -221,6 +228,8 @@ async def receive_upload(
             state.spool.close()
         if isinstance(exc, FormParserError):
             raise MalformedBodyError(f"the body is not valid multipart/form-data: {exc}") from exc
+        if isinstance(exc, ClientDisconnect):
+            raise ClientGoneError("the client disconnected during the upload") from exc
         raise
     state.spool.seek(0)
     return Upload(state.spool, state.size, state.filename, state.format_hint or "")
