@@ -40,6 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     text = log.read_text()
     assert KEYS[0] not in text and KEYS[1] not in text  # keys are never logged
+    assert "unhandled error" not in text and "Traceback" not in text
 
 
 def _connect(url: str) -> socket.socket:
@@ -77,6 +78,18 @@ def test_a_stalled_body_gets_408_and_the_connection_is_closed(server: str) -> No
     assert b"connection: close" in rest.lower()
     assert b"TAGGER_BODY_TIMEOUT_S" in answer
     assert 1.4 < waited < 10
+
+
+def test_a_client_that_leaves_mid_upload_leaves_nothing_behind(server: str) -> None:
+    with _connect(server) as sock:
+        sock.sendall(_multipart_head(1_000_000) + b"RIFF\0\0\0\0WAVE" + bytes(100_000))
+    with httpx.Client(base_url=server, timeout=30) as c:
+        time.sleep(0.5)
+        assert c.get("/prometheus", headers=_headers()).status_code == 200
+        assert (
+            'tagger_inference_queue_depth{model="beta"} 0.0'
+            in c.get("/prometheus", headers=_headers()).text
+        )
 
 
 def test_a_slow_but_steady_upload_succeeds(server: str) -> None:
