@@ -198,6 +198,16 @@ def format_cases() -> list[Case]:
     return cases
 
 
+def lying_flac(seconds: float, claimed_s: float, sr: int = 8000) -> bytes:
+    """A FLAC whose STREAMINFO claims ``claimed_s`` while ``seconds`` are really there."""
+    data = bytearray(encode("flac", "flac", sr, "mono", seconds=seconds))
+    at = 8 + 10  # "fLaC" + block header, then STREAMINFO bytes 10..17: rate, channels, bits, total
+    packed = int.from_bytes(data[at : at + 8], "big")
+    packed = (packed & ~((1 << 36) - 1)) | int(claimed_s * sr)
+    data[at : at + 8] = packed.to_bytes(8, "big")
+    return bytes(data)
+
+
 def video_only() -> bytes:
     """An MP4 with an MPEG-4 video track and no audio."""
     buf = io.BytesIO()

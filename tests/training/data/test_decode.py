@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.audio_formats import Case, cached_cases, encode, signal, video_only
+from tests.audio_formats import Case, cached_cases, encode, lying_flac, signal, video_only
 from tests.paths import JAMENDO_44K_STEREO, MTAT_CLIP
 from training.data.audio import (
     AudioDecodeError,
@@ -30,16 +30,6 @@ CASES = sorted(cached_cases())
 @pytest.fixture(scope="module")
 def cases() -> dict[str, Case]:
     return cached_cases()
-
-
-def lying_flac(seconds: float, claimed_s: float, sr: int = 8000) -> bytes:
-    """A FLAC whose STREAMINFO claims ``claimed_s`` while ``seconds`` are really there."""
-    data = bytearray(encode("flac", "flac", sr, "mono", seconds=seconds))
-    at = 8 + 10  # "fLaC" + block header, then STREAMINFO bytes 10..17: rate, channels, bits, total
-    packed = int.from_bytes(data[at : at + 8], "big")
-    packed = (packed & ~((1 << 36) - 1)) | int(claimed_s * sr)
-    data[at : at + 8] = packed.to_bytes(8, "big")
-    return bytes(data)
 
 
 @pytest.mark.parametrize("name", CASES)
