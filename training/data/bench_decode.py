@@ -20,7 +20,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -117,12 +116,12 @@ def time_decoders(files: dict[str, bytes], repeats: int) -> list[dict]:
     return rows
 
 
-def rss_kib() -> int:
-    """Resident set size of this process now (Linux ``/proc/self/status``), KiB."""
+def status_kib(field: str) -> int:
+    """A memory figure of this process from Linux ``/proc/self/status`` (VmRSS, VmHWM), KiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def memory_child(path: Path, decoder: str) -> None:
@@ -131,9 +130,12 @@ def memory_child(path: Path, decoder: str) -> None:
     DECODERS[decoder](JAMENDO.read_bytes())  # warm-up: libraries loaded, first allocations made
     if decoder == "new":
         load(JAMENDO.read_bytes(), sndfile=False)
-    before = rss_kib()  # now, not the peak so far: transients of start-up would hide growth
+    # Reset the peak (VmHWM) to the current RSS. Not ru_maxrss: across fork + exec it keeps the
+    # parent's peak, and it would also keep the transients of start-up.
+    Path("/proc/self/clear_refs").write_text("5")
+    before = status_kib("VmRSS")
     x = DECODERS[decoder](data)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak = status_kib("VmHWM")
     out = {"peak_growth_mb": (peak - before) * 1024 / 1e6, "decoded_mb": x.nbytes / 1e6}
     print(json.dumps(out))
 
