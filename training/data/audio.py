@@ -29,7 +29,6 @@ from training.data.decoders import (
 )
 
 __all__ = [
-    "ACCEPTED_FORMATS",
     "AudioDecodeError",
     "AudioInfo",
     "AudioTooLongError",
@@ -44,12 +43,6 @@ __all__ = [
     "resample",
     "take_chunks",
 ]
-
-ACCEPTED_FORMATS = (
-    "MP3 (MPEG-1/2/2.5 layer III, with any ID3v1/ID3v2 tags), AAC and ALAC in M4A/MP4, Opus "
-    "and Vorbis in Ogg or WebM, FLAC, WAV, AIFF, WMA, and the audio track of video files"
-)
-"""What :func:`decode` accepts, in words (error messages and docs)."""
 
 
 @dataclass(frozen=True)
