@@ -46,8 +46,8 @@ video containers. Playlist and reference formats (HLS, concat, image sequences..
 make FFmpeg open other files or URLs are never probed."""
 
 _OPEN_OPTIONS = {"format_whitelist": DEMUXERS, "protocol_whitelist": "none"}
-"""``protocol_whitelist``: bytes in memory open no file or URL at all; a path opens only itself
-(``file``, the one protocol allowed, and only when the caller named a path)."""
+"""``protocol_whitelist``: an input in memory or a file object opens no file or URL at all; a
+path opens only itself (``file``, allowed only when the caller named a path)."""
 
 _SAMPLE_DTYPES = {
     "u8": (np.uint8, 1 / 128, 128.0),
@@ -102,13 +102,56 @@ def check_deadline(deadline: float | None, timeout_s: float | None) -> None:
         raise DecodeTimeoutError(float(timeout_s or 0))
 
 
+# -- the source: a path, bytes, or a seekable file (the service's spooled upload) ------------
+Input = str | bytes | BinaryIO
+
+
+def as_input(source: Source) -> Input:
+    """A path as ``str`` and a seekable file as itself (read in place, never copied whole);
+    bytes-like objects as bytes, a stream that cannot seek read into bytes."""
+    if isinstance(source, str | Path):
+        return str(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if getattr(source, "seekable", lambda: False)():
+        return source
+    return source.read()
+
+
+def _reader(source: Input) -> str | BinaryIO:
+    """What a decoder opens: the path, the file rewound, or the bytes wrapped (no copy)."""
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    if not isinstance(source, str):
+        source.seek(0)
+    return source
+
+
+def _size(source: Input) -> int:
+    if isinstance(source, bytes):
+        return len(source)
+    if isinstance(source, str):
+        return os.path.getsize(source)
+    return source.seek(0, io.SEEK_END)
+
+
+def _head(source: Input, n: int) -> bytes:
+    if isinstance(source, bytes):
+        return source[:n]
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            return f.read(n)
+    source.seek(0)
+    return source.read(n)
+
+
 # -- libsndfile (MP3 only) -------------------------------------------------------------------
-def _sndfile_mp3(source: str | bytes) -> sf.SoundFile | None:
+def _sndfile_mp3(source: Input) -> sf.SoundFile | None:
     """The source opened by libsndfile if it is an MP3 libsndfile recognises, else None."""
-    if isinstance(source, bytes) and source[:4] in (b"RIFF", b"fLaC", b"OggS", b"FORM"):
+    if _head(source, 4) in (b"RIFF", b"fLaC", b"OggS", b"FORM"):
         return None  # not an MP3: skip the sniffing
     try:
-        f = sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        f = sf.SoundFile(_reader(source))
     except (sf.LibsndfileError, RuntimeError, TypeError, EOFError):
         return None
     if f.format == "MP3" and f.samplerate > 0 and f.channels > 0:
@@ -241,14 +284,12 @@ def _ffmpeg_blocks(container, stream, deadline: float | None, timeout_s: float |
 
 
 @contextmanager
-def _ffmpeg(source: str | bytes) -> Iterator[tuple[AudioInfo, object, object]]:
-    size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
-    target = io.BytesIO(source) if isinstance(source, bytes) else source
+def _ffmpeg(source: Input) -> Iterator[tuple[AudioInfo, object, object]]:
+    size = _size(source)
+    # A path opens only itself (the "file" protocol); a file object needs no protocol at all.
+    options = _OPEN_OPTIONS | ({"protocol_whitelist": "file"} if isinstance(source, str) else {})
     try:
-        options = _OPEN_OPTIONS | (
-            {} if isinstance(source, bytes) else {"protocol_whitelist": "file"}
-        )
-        container = av.open(target, "r", options=options, metadata_errors="ignore")
+        container = av.open(_reader(source), "r", options=options, metadata_errors="ignore")
     except (av.error.FFmpegError, ValueError, TypeError, EOFError) as exc:
         if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
             raise
@@ -264,21 +305,12 @@ def _ffmpeg(source: str | bytes) -> Iterator[tuple[AudioInfo, object, object]]:
 
 
 # -- either ----------------------------------------------------------------------------------
-def as_source(source: Source) -> str | bytes:
-    """A path as ``str`` (read by the decoders in place), anything else as bytes in memory."""
-    if isinstance(source, str | Path):
-        return str(source)
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source)
-    return source.read()
-
-
 @contextmanager
 def open_audio(
     source: Source, timeout_s: float | None = None, sndfile: bool = True
 ) -> Iterator[tuple[AudioInfo, Blocks]]:
     """``(header info, blocks)`` of the source's audio; ``sndfile=False`` forces FFmpeg."""
-    source = as_source(source)
+    source = as_input(source)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     f = _sndfile_mp3(source) if sndfile else None
     if f is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tempfile
 
 import numpy as np
 import pytest
@@ -79,6 +80,14 @@ def test_path_and_bytes_give_the_same_samples(tmp_path) -> None:
     (tmp_path / "a.m4a").write_bytes(data)
     np.testing.assert_array_equal(decode(tmp_path / "a.m4a"), decode(data))
     np.testing.assert_array_equal(decode(io.BytesIO(data)), decode(data))
+    for max_size in (0, len(data) + 1):  # the service's spooled upload, on disk and in memory
+        with tempfile.SpooledTemporaryFile(max_size=max_size) as spool:
+            spool.write(data)
+            np.testing.assert_array_equal(decode(spool), decode(data))
+    mp3 = cached_cases()["mp3_id3v23_cover_300kb"].data
+    with tempfile.SpooledTemporaryFile(max_size=0) as spool:
+        spool.write(mp3)
+        np.testing.assert_array_equal(decode(spool), decode(mp3))  # libsndfile reads files too
 
 
 # -- limits ---------------------------------------------------------------------------------
