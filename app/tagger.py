@@ -1,7 +1,9 @@
 """The tagging pipeline: decode -> chunk -> run -> aggregate.
 
-* decode: libsndfile via :func:`training.data.audio.decode` (mix to mono, soxr resample to the model's
-  rate, 16 kHz), with the duration limit checked on the header first and enforced while decoding.
+* decode: FFmpeg (PyAV) or, for the MP3s it recognises, libsndfile, via
+  :func:`training.data.audio.load` (mix to mono, soxr resample to the model's rate, 16 kHz);
+  the header is checked first (sample rate, duration limit), the decoded samples are counted
+  against the limit (a header that understates the length stops there), under a wall-clock cap.
 * chunk: the clip-level prediction uses ``eval_chunks`` evenly spaced chunks
   (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation); segments use
   :func:`training.data.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
@@ -11,15 +13,19 @@
   ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
   rows back.
 
-Admission and back-pressure: before decoding, a request reserves ``eval_chunks`` chunks in the
-model's bounded queue (503 + ``Retry-After`` when full); decoding runs in worker threads, at most
-``decode_concurrency`` at once (an anyio capacity limiter), so many concurrent uploads do not all
-hold decoded audio at the same time.
+Admission and back-pressure: before its body is read (``POST /predict``) or, without a ticket,
+before decoding, a request reserves ``eval_chunks`` chunks in the model's bounded queue (503 +
+``Retry-After`` when full). The header checks (probe: format, sample rate, duration) run before
+a decode slot is taken; decoding runs in worker threads, at most ``decode_concurrency`` at once
+(an anyio capacity limiter), so many concurrent uploads do not all hold decoded audio at the
+same time. The upload is bytes or a seekable file (the spooled body): never copied whole into
+memory here.
 * aggregate: the clip probability is the mean of its chunks' probabilities.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -38,28 +44,37 @@ from app.errors import (
     PayloadTooLargeError,
     UnsupportedAudioError,
 )
+from app.memory import trim
 from app.observability import ServiceMetrics
 from app.registry import LoadedModel, ModelRegistry
 from training.data.audio import (
     AudioDecodeError,
+    AudioInfo,
     AudioTooLongError,
+    DecodeLimits,
+    DecodeTimeoutError,
+    Source,
     chunk_starts,
-    decode,
     hop_starts,
+    load,
     probe,
     take_chunks,
 )
 
 log = logging.getLogger("app")
 
-MAX_SOURCE_SAMPLE_RATE = 384_000
-"""Highest sample rate accepted in an upload (decoding holds the mono source-rate signal)."""
-
-_BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 def _clean(message: str) -> str:
-    return _BYTESIO.sub("upload", message)
+    """A decoder message without Python object reprs (``<_io.BytesIO object at 0x...>``)."""
+    return _OBJECT_REPR.sub("upload", message)
+
+
+def _rewound(source: Source) -> Source:
+    if hasattr(source, "seek"):
+        source.seek(0)  # type: ignore[union-attr]
+    return source
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,9 @@ class Tagger:
         self._batchers: dict[str, Batcher] = {}
         self._batchers_lock = threading.Lock()
         self._decode_limiter: anyio.CapacityLimiter | None = None
+        self._in_flight = 0  # tag() calls running (event loop only)
+        self._started = 0  # tag() calls ever started: tells an idle second from a busy one
+        self._trim_scheduled = False
 
     # -- engine ------------------------------------------------------------------------------
     def batcher(self, model: LoadedModel) -> Batcher:
@@ -145,6 +163,7 @@ class Tagger:
                     bucket=model.bucket,
                     observer=self.metrics,
                     workers=model.workers,
+                    sec_per_row=model.sec_per_row,  # measured at warm-up: Retry-After from 0 s
                 )
             return self._batchers[model.name]
 
@@ -169,21 +188,21 @@ class Tagger:
         return self._decode_limiter
 
     # -- decode ------------------------------------------------------------------------------
-    def decode(self, data: bytes, sample_rate: int) -> DecodedAudio:
-        """Bytes of an upload -> mono audio at ``sample_rate`` (CPU-bound: call from a thread)."""
-        limit = self.settings.max_duration_s
-        if not data:
+    def check_header(self, data: Source) -> AudioInfo:
+        """The cheap checks, from the header only: decodable format, sample rate, duration
+        limit (415 / 413); run before a decode slot is taken."""
+        s = self.settings
+        limit = s.max_duration_s
+        if isinstance(data, bytes | bytearray) and not data:
             raise EmptyUploadError("the uploaded file is empty (0 bytes)")
         try:
-            info = probe(data)
+            info = probe(_rewound(data))
         except AudioDecodeError as exc:
+            raise UnsupportedAudioError(f"could not decode the upload: {_clean(str(exc))}") from exc
+        if not 0 < info.samplerate <= s.max_sample_rate:
             raise UnsupportedAudioError(
-                f"the upload is not decodable audio (MP3, WAV, FLAC or OGG): {_clean(str(exc))}"
-            ) from exc
-        if not 0 < info.samplerate <= MAX_SOURCE_SAMPLE_RATE:
-            raise UnsupportedAudioError(
-                f"unsupported sample rate {info.samplerate} Hz "
-                f"(accepted: 1 to {MAX_SOURCE_SAMPLE_RATE} Hz)"
+                f"could not decode the upload: unsupported sample rate {info.samplerate} Hz "
+                f"(accepted: 1 to {s.max_sample_rate} Hz)"
             )
         if info.duration > limit:
             raise PayloadTooLargeError(
@@ -191,22 +210,41 @@ class Tagger:
                 duration_s=round(info.duration, 3),
                 max_duration_s=limit,
             )
+        return info
+
+    def decode(self, data: Source, sample_rate: int, info: AudioInfo | None = None) -> DecodedAudio:
+        """An upload (bytes or a seekable file) -> mono audio at ``sample_rate`` (CPU-bound:
+        call from a thread); ``info`` = :meth:`check_header`'s result when already done.
+
+        Decoded samples are counted (413 when a header lied about the length), under a
+        wall-clock cap (413); 415 messages say what was found, once, with no internals."""
+        s = self.settings
+        limit = s.max_duration_s
+        info = info if info is not None else self.check_header(data)
+        limits = DecodeLimits(limit, s.max_sample_rate, s.decode_timeout_s)
         try:
-            wave = decode(data, target_sr=sample_rate, max_seconds=limit)
+            wave, _ = load(_rewound(data), sample_rate, limits)
         except AudioTooLongError as exc:
+            if exc.from_header:
+                raise PayloadTooLargeError(
+                    str(exc), duration_s=round(exc.duration, 3), max_duration_s=limit
+                ) from exc
             raise PayloadTooLargeError(
                 f"audio lasts more than the limit of {limit:.1f} s (stopped decoding at "
                 f"{exc.duration:.1f} s)",
                 max_duration_s=limit,
             ) from exc
-        except AudioDecodeError as exc:
-            raise UnsupportedAudioError(
-                f"the upload could not be decoded: {_clean(str(exc))}"
+        except DecodeTimeoutError as exc:
+            raise PayloadTooLargeError(
+                f"the upload took longer than {exc.limit:g} s to decode (decode_timeout_s)",
+                max_decode_s=exc.limit,
             ) from exc
-        except Exception as exc:  # anything else libsndfile/soxr raise is still the upload's fault
+        except AudioDecodeError as exc:
+            raise UnsupportedAudioError(f"could not decode the upload: {_clean(str(exc))}") from exc
+        except Exception as exc:  # anything else a decoder raises is still the upload's fault
             log.warning("decoding an upload failed unexpectedly", exc_info=True)
             raise UnsupportedAudioError(
-                f"the upload could not be decoded ({type(exc).__name__})"
+                f"could not decode the upload ({type(exc).__name__})"
             ) from exc
         audio = DecodedAudio(wave, sample_rate, info.format, info.samplerate, info.channels)
         if len(wave) == 0:
@@ -264,6 +302,26 @@ class Tagger:
         ]
         return clip, segments
 
+    # -- memory ------------------------------------------------------------------------------
+    def _schedule_trim(self) -> None:
+        """After ``idle_trim_s`` without any request, give free heap pages back to the OS
+        (:func:`app.memory.trim`): RSS returns to its resting size after a burst."""
+        delay = self.settings.idle_trim_s
+        if self._in_flight or self._trim_scheduled or delay <= 0:
+            return
+        self._trim_scheduled = True
+        loop = asyncio.get_running_loop()
+        started = self._started
+
+        def check() -> None:
+            self._trim_scheduled = False
+            if self._in_flight == 0 and self._started == started:  # a whole idle interval
+                loop.run_in_executor(None, trim)
+            elif self._in_flight == 0:
+                self._schedule_trim()
+
+        loop.call_later(delay, check)
+
     # -- the whole pipeline ------------------------------------------------------------------
     async def load(self, name: str) -> LoadedModel:
         """The named model, loaded in a worker thread on first use."""
@@ -272,30 +330,43 @@ class Tagger:
             return loaded
         return await anyio.to_thread.run_sync(self.registry.get, name)
 
+    def admit(self, model: LoadedModel) -> Ticket:
+        """Reserve ``eval_chunks`` chunks in the model's queue (503 :class:`QueueFullError`)."""
+        return self.batcher(model).admit(self.settings.eval_chunks)
+
     def prepare(
-        self, data: bytes, model: LoadedModel, segments: bool
+        self, data: Source, model: LoadedModel, segments: bool, info: AudioInfo | None = None
     ) -> tuple[np.ndarray, ChunkPlan, DecodedAudio]:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
-        audio = self.decode(data, model.sample_rate)
+        audio = self.decode(data, model.sample_rate, info)
         plan = self.chunk(len(audio.wave), model, segments)
         return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
 
-    async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
-        """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`)."""
+    async def tag(
+        self,
+        data: Source,
+        model: LoadedModel,
+        segments: bool = False,
+        ticket: Ticket | None = None,
+    ) -> TagResult:
+        """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`).
+
+        ``ticket``: the queue reservation taken before the body was read (:meth:`admit`);
+        without one it is taken here, before any decoding work (503 when the queue is full).
+        """
         t0 = time.perf_counter()
+        ticket = ticket if ticket is not None else self.admit(model)
+        self._in_flight += 1
+        self._started += 1
         try:
-            # Reserve queue room first: a full queue answers 503 before any decoding work.
-            ticket = self.batcher(model).admit(self.settings.eval_chunks)
-        except QueueFullError:
-            log.warning("model %s: inference queue full, answering 503", model.name)
-            raise
-        try:
+            info = await anyio.to_thread.run_sync(self.check_header, data)  # before a slot
             async with self._limiter():  # at most decode_concurrency decodes at once
                 tq = time.perf_counter()
                 chunks, plan, audio = await anyio.to_thread.run_sync(
-                    self.prepare, data, model, segments
+                    self.prepare, data, model, segments, info
                 )  # chunks: (N, L)
             t1 = time.perf_counter()
+            self.batcher(model).observe_decode(t1 - tq, self.settings.decoders)
             n_samples, sample_rate, duration_s = (
                 len(audio.wave),
                 audio.sample_rate,
@@ -312,6 +383,8 @@ class Tagger:
                 raise
         finally:
             ticket.cancel()  # gives the reservation back if decoding failed; no-op once submitted
+            self._in_flight -= 1
+            self._schedule_trim()
         t2 = time.perf_counter()
         clip, segs = self.aggregate(plan, probs, n_samples, sample_rate)
         t3 = time.perf_counter()
