@@ -98,52 +98,54 @@ class PortSpec:
         return self.builder(path).eval()
 
 
+def _pons(name: str, checkpoint: str, architecture: str, builder) -> PortSpec:
+    """A port of one of the musicnn package's MTAT checkpoints."""
+    return PortSpec(
+        name=name,
+        architecture=f"{architecture}, musicnn package {checkpoint}",
+        weights=checkpoint,
+        source=f"TF1 checkpoint musicnn/{checkpoint} in the {MUSICNN_WHEEL} wheel",
+        licence=ISC_MUSICNN,
+        attribution="Jordi Pons and Xavier Serra, Music Technology Group, UPF (musicnn)",
+        citation=PONS_CITATION,
+        clip_rule=PONS_RULE,
+        builder=builder,
+    )
+
+
+def _won(name: str, folder: str, architecture: str, chunk_samples: int, builder) -> PortSpec:
+    """A port of one of Won et al.'s MTAT models (evaluated on 16 chunks per clip)."""
+    return PortSpec(
+        name=name,
+        architecture=architecture,
+        weights=f"mtat/{folder}/best_model.pth",
+        source=f"minzwon/sota-music-tagging-models models/mtat/{folder}/best_model.pth",
+        licence=MIT_WON,
+        attribution="Minz Won et al., sota-music-tagging-models",
+        citation=WON_CITATION,
+        clip_rule=ClipRule(chunk_samples, n_chunks=16),
+        builder=builder,
+    )
+
+
 PORTS: dict[str, PortSpec] = {
     spec.name: spec
     for spec in (
-        PortSpec(
-            name="pons_musicnn",
-            architecture="musicnn (Pons et al. 2018), musicnn package MTT_musicnn",
-            weights="MTT_musicnn",
-            source=f"TF1 checkpoint musicnn/MTT_musicnn in the {MUSICNN_WHEEL} wheel",
-            licence=ISC_MUSICNN,
-            attribution="Jordi Pons and Xavier Serra, Music Technology Group, UPF (musicnn)",
-            citation=PONS_CITATION,
-            clip_rule=PONS_RULE,
-            builder=pons.build_musicnn,
+        _pons("pons_musicnn", "MTT_musicnn", "musicnn (Pons et al. 2018)", pons.build_musicnn),
+        _pons("pons_vgg", "MTT_vgg", "VGG-like 2D CNN", pons.build_vgg),
+        _won(
+            "won_fcn",
+            "fcn",
+            "FCN (Choi et al. 2016) as trained by Won et al. 2020",
+            won.FCN_SAMPLES,
+            won.build_fcn,
         ),
-        PortSpec(
-            name="pons_vgg",
-            architecture="VGG-like 2D CNN, musicnn package MTT_vgg",
-            weights="MTT_vgg",
-            source=f"TF1 checkpoint musicnn/MTT_vgg in the {MUSICNN_WHEEL} wheel",
-            licence=ISC_MUSICNN,
-            attribution="Jordi Pons and Xavier Serra, Music Technology Group, UPF (musicnn)",
-            citation=PONS_CITATION,
-            clip_rule=PONS_RULE,
-            builder=pons.build_vgg,
-        ),
-        PortSpec(
-            name="won_fcn",
-            architecture="FCN (Choi et al. 2016) as trained by Won et al. 2020",
-            weights="mtat/fcn/best_model.pth",
-            source="minzwon/sota-music-tagging-models models/mtat/fcn/best_model.pth",
-            licence=MIT_WON,
-            attribution="Minz Won et al., sota-music-tagging-models",
-            citation=WON_CITATION,
-            clip_rule=ClipRule(won.FCN_SAMPLES, n_chunks=16),
-            builder=won.build_fcn,
-        ),
-        PortSpec(
-            name="won_musicnn",
-            architecture="Musicnn (Pons et al. 2018) as re-implemented and trained by Won et al. 2020",
-            weights="mtat/musicnn/best_model.pth",
-            source="minzwon/sota-music-tagging-models models/mtat/musicnn/best_model.pth",
-            licence=MIT_WON,
-            attribution="Minz Won et al., sota-music-tagging-models",
-            citation=WON_CITATION,
-            clip_rule=ClipRule(won.MUSICNN_SAMPLES, n_chunks=16),
-            builder=won.build_musicnn,
+        _won(
+            "won_musicnn",
+            "musicnn",
+            "Musicnn (Pons et al. 2018) as re-implemented and trained by Won et al. 2020",
+            won.MUSICNN_SAMPLES,
+            won.build_musicnn,
         ),
     )
 }
