@@ -35,6 +35,7 @@ from app.config import Settings
 from app.errors import (
     AudioTooShortError,
     EmptyUploadError,
+    InvalidParameterError,
     PayloadTooLargeError,
     UnsupportedAudioError,
 )
@@ -60,6 +61,24 @@ _BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 
 def _clean(message: str) -> str:
     return _BYTESIO.sub("upload", message)
+
+
+def top_k(model: LoadedModel, k: int | None) -> int:
+    """How many tags to return: ``k`` (1..K, else 422), default ``min(10, K)``."""
+    n_tags = len(model.tags)
+    if k is None:
+        return min(10, n_tags)
+    if not 1 <= k <= n_tags:
+        raise InvalidParameterError(
+            f"top_k={k} is not within the {n_tags} tags of model {model.name!r} (use 1..{n_tags})"
+        )
+    return k
+
+
+def ranked(tags: list[str], probs: np.ndarray, k: int) -> list[tuple[str, float]]:
+    """The ``k`` most probable ``(tag, probability)``, high to low (ties keep the model's order)."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(tags[i], float(probs[i])) for i in order]
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 
-from app.errors import InvalidParameterError
+from app import tagger
 from app.schemas import (
     ErrorResponse,
     PredictResponse,
@@ -63,11 +62,6 @@ ERRORS = {
 }
 
 
-def _ranked(tags: list[str], probs: np.ndarray, k: int) -> list[TagProbability]:
-    order = np.argsort(-probs, kind="stable")[:k]  # high to low; ties keep the model's order
-    return [TagProbability(tag=tags[i], probability=float(probs[i])) for i in order]
-
-
 @router.post(
     "/predict",
     response_model=PredictResponse,
@@ -105,12 +99,7 @@ async def predict(
     loaded = await state.tagger.load(name)
     if newly_loaded:
         state.metrics.observe_loaded(loaded)
-    n_tags = len(loaded.tags)
-    k = top_k if top_k is not None else min(10, n_tags)
-    if k > n_tags:
-        raise InvalidParameterError(
-            f"top_k={k} is more than the {n_tags} tags of model {name!r} (use 1..{n_tags})"
-        )
+    k = tagger.top_k(loaded, top_k)
     data = await file.read()
     result = await state.tagger.tag(data, loaded, segments=segments)
     segs = None
@@ -128,7 +117,10 @@ async def predict(
     return PredictResponse(
         model=name,
         provider=loaded.provider,
-        tags=_ranked(loaded.tags, result.probabilities, k),
+        tags=[
+            TagProbability(tag=t, probability=p)
+            for t, p in tagger.ranked(loaded.tags, result.probabilities, k)
+        ],
         duration_s=result.duration_s,
         sample_rate=loaded.sample_rate,
         chunk_s=loaded.chunk_samples / loaded.sample_rate,
