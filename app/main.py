@@ -15,7 +15,7 @@ from app.errors import ServiceError, install_error_handlers
 from app.limits import BodySizeLimitMiddleware
 from app.observability import PrometheusMiddleware, ServiceMetrics
 from app.registry import ModelRegistry, ProviderUnavailableError
-from app.routers import health, metrics, models, predict
+from app.routers import health, metrics, models, predict, web
 from app.state import ServiceState
 from app.tagger import Tagger
 
@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by app.routers.web
+        redoc_url=None,
     )
     app.state.service = state
     install_error_handlers(app)
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PrometheusMiddleware, metrics=service_metrics)
     for router in (predict.router, models.router, metrics.router, health.router):
         app.include_router(router)
+    web.install(app)
     return app
 
 

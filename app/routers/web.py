@@ -1,0 +1,73 @@
+"""The web page at ``/`` (static files in app/web) and offline ``/docs`` and ``/redoc``.
+
+Swagger UI and ReDoc are served from the files shipped in the pinned ``fastapi-offline`` package,
+not from a CDN, so both pages work on a machine without internet.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+DOCS_ASSETS = Path(str(resources.files("fastapi_offline") / "static"))
+OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+
+router = APIRouter(include_in_schema=False)
+
+
+def _root(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+@router.get("/")
+async def page() -> FileResponse:
+    """The tagging page (app/web/index.html)."""
+    return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    root = _root(request)
+    return get_swagger_ui_html(
+        openapi_url=root + request.app.openapi_url,
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+        swagger_favicon_url=f"{root}/docs-assets/favicon.png",
+        oauth2_redirect_url=root + OAUTH2_REDIRECT,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from an external host
+    )
+
+
+@router.get(OAUTH2_REDIRECT)
+async def swagger_ui_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc")
+async def redoc(request: Request) -> HTMLResponse:
+    root = _root(request)
+    return get_redoc_html(
+        openapi_url=root + request.app.openapi_url,
+        title=f"{request.app.title} - ReDoc",
+        redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
+        redoc_favicon_url=f"{root}/docs-assets/favicon.png",
+        with_google_fonts=False,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """The page and docs routes, plus the static files they load (``/web``, ``/docs-assets``)."""
+    app.include_router(router)
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
