@@ -106,6 +106,7 @@ const trainedOnText = (m) =>
 
 function fillModelSelect(models) {
   const select = $("model");
+  if (models.default_model) select.options[0].textContent = `service default (${models.default_model})`;
   for (const m of models.models) {
     const flags = [m.default ? "default" : null, trainedOnText(m), `${m.tags.length} tags`];
     select.append(el("option", { value: m.name, text: `${m.name} (${flags.filter(Boolean).join(", ")})` }));
@@ -278,7 +279,7 @@ function drawSegments(r) {
     if (to !== undefined) { e.preventDefault(); seek(to); }
   });
   host.replaceChildren(svg);
-  legend($("heatmap-legend"), 0, 1, "probability");
+  legend($("heatmap-legend"), 0, 1, `${segments.length} segments of ${fmt(r.chunk_s, 2)} s · probability`);
   moveCursor();
 }
 
