@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make serve   set up .venv and serve the embedded default model on http://127.0.0.1:8000
+#   make serve   set up .venv (serving dependencies only) and serve the default model on http://127.0.0.1:8000
 #   make test    set up .venv and run lint, format check and the test suite
 PYTHON ?= python3.11
 VENV   ?= .venv

@@ -28,8 +28,16 @@ REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 router = APIRouter(include_in_schema=False)
 
 
-def _root(request: Request) -> str:
-    return request.scope.get("root_path", "").rstrip("/")
+def _docs_page(request: Request, name: str) -> dict[str, str]:
+    """The arguments every docs page takes: the schema's URL and the title (prefix-aware)."""
+    return {
+        "openapi_url": _asset(request, request.app.openapi_url),
+        "title": f"{request.app.title} - {name}",
+    }
+
+
+def _asset(request: Request, path: str) -> str:
+    return request.scope.get("root_path", "").rstrip("/") + path
 
 
 @router.get("/")
@@ -40,14 +48,12 @@ async def page() -> FileResponse:
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
-    root = _root(request)
     return get_swagger_ui_html(
-        openapi_url=root + request.app.openapi_url,
-        title=f"{request.app.title} - Swagger UI",
-        swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
-        swagger_favicon_url=f"{root}/docs-assets/favicon.png",
-        oauth2_redirect_url=root + OAUTH2_REDIRECT,
+        **_docs_page(request, "Swagger UI"),
+        swagger_js_url=_asset(request, "/docs-assets/swagger-ui-bundle.js"),
+        swagger_css_url=_asset(request, "/docs-assets/swagger-ui.css"),
+        swagger_favicon_url=_asset(request, "/docs-assets/favicon.png"),
+        oauth2_redirect_url=_asset(request, OAUTH2_REDIRECT),
         swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from an external host
     )
 
@@ -59,12 +65,10 @@ async def swagger_ui_redirect() -> HTMLResponse:
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
-    root = _root(request)
     return get_redoc_html(
-        openapi_url=root + request.app.openapi_url,
-        title=f"{request.app.title} - ReDoc",
-        redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
-        redoc_favicon_url=f"{root}/docs-assets/favicon.png",
+        **_docs_page(request, "ReDoc"),
+        redoc_js_url=_asset(request, "/docs-assets/redoc.standalone.js"),
+        redoc_favicon_url=_asset(request, "/docs-assets/favicon.png"),
         with_google_fonts=False,
     )
 

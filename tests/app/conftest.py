@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.app.support import make_models_dir
+from tests.app.support import make_models_dir, served
 
 
 @pytest.fixture(scope="module")
@@ -18,3 +19,13 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The real server on 127.0.0.1 with the three test models, a 1 MiB upload limit and one
+    intra-op thread: ``(base URL, log file)``."""
+    models = make_models_dir(tmp_path_factory.mktemp("served"))
+    env = dict(TAGGER_PROVIDERS="auto", TAGGER_MAX_UPLOAD_MB="1", TAGGER_INTRA_OP_THREADS="1")
+    with served(models, tmp_path_factory.mktemp("cwd"), **env) as (url, log):
+        yield url, log

@@ -15,16 +15,12 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.app.browser import Watched, chromium, tag_clip, watch
-from tests.app.support import make_models_dir, served
 from tests.paths import MTAT_CLIP
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    models = make_models_dir(tmp_path_factory.mktemp("web-models"))
-    env = dict(TAGGER_PROVIDERS="cpu", TAGGER_INTRA_OP_THREADS="1", TAGGER_MAX_UPLOAD_MB="1")
-    with served(models, tmp_path_factory.mktemp("web-cwd"), **env) as (url, _):
-        yield url
+def server(live_server: tuple[str, Path]) -> str:
+    return live_server[0]
 
 
 @pytest.fixture(scope="module")
