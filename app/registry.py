@@ -17,15 +17,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.batching import bucket_sizes
-from app.config import Settings
+from app.config import DEFAULT_MODEL, Settings
 from app.errors import ModelLoadError, UnknownModelError
+from training.evaluations import card_evaluations as evaluations_of
 
 log = logging.getLogger("app")
 
@@ -86,6 +87,15 @@ class ModelCard(BaseModel):
     output_name: str = "probabilities"
     trained_on: str | None = None
     evaluation: dict[str, Any] | None = None
+    # Clip rule (training.data.clips.ClipRule): whole chunks every hop_samples (musicnn) when set,
+    # else evenly spaced chunks; how a clip shorter than one chunk is padded.
+    hop_samples: int | None = Field(None, gt=0)
+    pad: Literal["zero", "repeat"] = "zero"
+    # Every evaluation of the model (training.evaluations); derived from `evaluation` if absent.
+    evaluations: list[dict[str, Any]] | None = None
+    source: str | None = None
+    licence: str | None = None
+    attribution: str | None = None
 
 
 def evaluation_scores(card: ModelCard) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
@@ -103,6 +113,11 @@ def evaluation_scores(card: ModelCard) -> tuple[dict[str, dict[str, Any]], dict[
     return (per_tag if isinstance(per_tag, dict) else {}), (
         macro if isinstance(macro, dict) else {}
     )
+
+
+def card_evaluations(card: ModelCard) -> list[dict[str, Any]]:
+    """Every evaluation of the card, headline first (:func:`training.evaluations.card_evaluations`)."""
+    return evaluations_of(card.model_dump(mode="json"))
 
 
 def macro_roc_auc(card: ModelCard) -> float | None:
@@ -222,9 +237,13 @@ class ModelRegistry:
         return good, bad
 
     def choose_default(self) -> str:
-        """The configured default, else the best macro ROC-AUC (ties and no scores: by name)."""
-        if self.settings.default_model:
-            return self.check_name(self.settings.default_model)
+        """The configured default, else the best macro ROC-AUC (ties and no scores: by name).
+
+        The built-in default (:data:`app.config.DEFAULT_MODEL`) falls back to the best macro
+        ROC-AUC when the directory lacks it; a default set by the user must exist (404)."""
+        wanted = self.settings.default_model
+        if wanted and (wanted != DEFAULT_MODEL or wanted in self.names()):
+            return self.check_name(wanted)
         cards, bad = self.cards()
         if not cards:
             why = f" (unusable: {bad})" if bad else ""

@@ -2,16 +2,19 @@
 
 * decode: libsndfile via :func:`training.data.audio.decode` (mix to mono, soxr resample to the model's
   rate, 16 kHz), with the duration limit checked on the header first and enforced while decoding.
-* chunk: the clip-level prediction uses ``eval_chunks`` evenly spaced chunks
-  (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation); segments use
-  :func:`training.data.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
-  least ``min_duration_s``) are zero-padded, as in training's evaluation.
+* chunk: the clip-level prediction follows the model card's clip rule
+  (:class:`training.data.clips.ClipRule`): ``eval_chunks`` evenly spaced chunks (Won et al. 2020
+  evaluation; the default), or whole chunks every ``hop_samples`` when the card sets it (musicnn);
+  segments use :func:`training.data.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one
+  chunk (but at least ``min_duration_s``) are padded to one chunk as the card's ``pad`` says
+  (zeros, as in training's evaluation, or the clip repeated).
 * run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
   Batcher`, whose inference threads run chunks of concurrent requests together (at most
   ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
   rows back.
 
-Admission and back-pressure: before decoding, a request reserves ``eval_chunks`` chunks in the
+Admission and back-pressure: before decoding, a request reserves its rule's chunk count for a
+:data:`TYPICAL_CLIP_S` clip (``eval_chunks`` for evenly spaced chunks) in the
 model's bounded queue (503 + ``Retry-After`` when full); decoding runs in worker threads, at most
 ``decode_concurrency`` at once (an anyio capacity limiter), so many concurrent uploads do not all
 hold decoded audio at the same time.
@@ -43,17 +46,20 @@ from app.registry import LoadedModel, ModelRegistry
 from training.data.audio import (
     AudioDecodeError,
     AudioTooLongError,
-    chunk_starts,
     decode,
     hop_starts,
     probe,
     take_chunks,
 )
+from training.data.clips import ClipRule
 
 log = logging.getLogger("app")
 
 MAX_SOURCE_SAMPLE_RATE = 384_000
 """Highest sample rate accepted in an upload (decoding holds the mono source-rate signal)."""
+
+TYPICAL_CLIP_S = 30.0
+"""Clip length whose chunk count a request reserves before decoding (its length is unknown)."""
 
 _BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 
@@ -221,10 +227,14 @@ class Tagger:
         return audio
 
     # -- chunk -------------------------------------------------------------------------------
+    def rule(self, model: LoadedModel) -> ClipRule:
+        """The model's clip rule: its card's, evenly spaced chunks ``eval_chunks`` by default."""
+        return ClipRule.from_card(model.card, self.settings.eval_chunks)
+
     def chunk(self, n_samples: int, model: LoadedModel, segments: bool) -> ChunkPlan:
-        """Start offsets: ``eval_chunks`` evenly spaced for the clip, a hop grid for segments."""
+        """Start offsets: the card's clip rule for the clip, a hop grid for segments."""
         length = model.chunk_samples
-        clip = chunk_starts(n_samples, length, self.settings.eval_chunks)
+        clip = self.rule(model).starts(n_samples)
         seg = None
         if segments:
             hop = round(self.settings.chunk_hop_s * model.sample_rate) or length
@@ -278,14 +288,16 @@ class Tagger:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
         audio = self.decode(data, model.sample_rate)
         plan = self.chunk(len(audio.wave), model, segments)
-        return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
+        wave = self.rule(model).padded(audio.wave)  # a short clip padded to one chunk
+        return take_chunks(wave, plan.all_starts(), plan.chunk_samples), plan, audio
 
     async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
         """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`)."""
         t0 = time.perf_counter()
         try:
             # Reserve queue room first: a full queue answers 503 before any decoding work.
-            ticket = self.batcher(model).admit(self.settings.eval_chunks)
+            typical = int(TYPICAL_CLIP_S * model.sample_rate)
+            ticket = self.batcher(model).admit(self.rule(model).count(typical))
         except QueueFullError:
             log.warning("model %s: inference queue full, answering 503", model.name)
             raise
