@@ -1,101 +1,65 @@
-"""How a clip becomes a model's chunks: its clip-level rule (evenly spaced or every hop) and padding.
+"""Clip-level chunking rules of the ported taggers: which chunks of a clip the original tool scores.
 
-Two rules reproduce the published tools' clip-level outputs:
+Torch-free (the service uses it). A :class:`ClipRule` says how the original turns a whole clip
+into model inputs, whose outputs are averaged:
 
-* evenly spaced (``n_chunks``): ``n_chunks`` chunks from the start to the end of the clip, whose
-  sigmoid outputs are averaged (Won et al. 2020, "Evaluation of CNN-based automatic music tagging
-  models", SMC; the eight architectures here and the Won ports);
-* every hop (``hop_samples``): whole chunks at ``0, hop, 2*hop, ...`` while they fit, the tail
-  shorter than a chunk dropped (musicnn's ``extractor``: non-overlapping 3-s patches when the hop
-  equals the chunk; Pons & Serra 2019).
+* musicnn (Pons & Serra 2019): librosa pads the clip by ``n_fft // 2`` zeros at both ends
+  (``center=True``), cuts the log-mel into non-overlapping 187-frame patches and drops the
+  incomplete tail. In samples: pad ``lead``/``tail`` zeros, then chunks of ``chunk_samples``
+  every ``hop_samples`` that fit entirely (``hop_samples`` set, ``n_chunks`` None).
+* Won et al. 2020 (``eval.py``): ``n_chunks`` chunks starting at ``i * ((n - L) // n_chunks)``
+  (``n_chunks`` set, ``hop_samples`` None).
 
-A clip shorter than one chunk becomes one chunk, padded with zeros (``pad="zero"``, training's
-evaluation) or by repeating the clip (``pad="repeat"``). Torch-free: the service imports it.
+Clips too short for one chunk (the originals fail on them: musicnn yields no patch, Won's hop
+goes negative) are tiled (repeated) to the shortest length the rule accepts, so a 1-s upload
+still gets an answer built from its own audio rather than from silence.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
-
-from training.data.audio import chunk_starts, take_chunks
-
-Pad = Literal["zero", "repeat"]
-PADS: tuple[str, ...] = ("zero", "repeat")
 
 
 @dataclass(frozen=True)
 class ClipRule:
-    """Chunk length, which chunks of a clip are averaged, and how a short clip is padded."""
+    """How a clip becomes chunks for one model; exactly one of ``hop_samples``/``n_chunks``."""
 
     chunk_samples: int
-    n_chunks: int | None = None  # evenly spaced chunks (Won et al. 2020)
-    hop_samples: int | None = None  # whole chunks every hop (musicnn)
-    pad: Pad = "zero"
+    hop_samples: int | None = None
+    n_chunks: int | None = None
+    lead_pad: int = 0
+    tail_pad: int = 0
 
     def __post_init__(self) -> None:
-        if self.chunk_samples < 1:
-            raise ValueError(f"chunk_samples must be positive, got {self.chunk_samples}")
-        if (self.n_chunks is None) == (self.hop_samples is None):
-            raise ValueError("a clip rule has exactly one of n_chunks and hop_samples")
-        if (self.n_chunks or 1) < 1 or (self.hop_samples or 1) < 1:
-            raise ValueError("n_chunks and hop_samples must be positive")
-        if self.pad not in PADS:
-            raise ValueError(f"pad must be one of {PADS}, got {self.pad!r}")
+        if (self.hop_samples is None) == (self.n_chunks is None):
+            raise ValueError("set exactly one of hop_samples and n_chunks")
+        if self.chunk_samples < 1 or min(self.lead_pad, self.tail_pad) < 0:
+            raise ValueError("chunk_samples must be positive and the pads non-negative")
+        if (self.hop_samples or 1) < 1 or (self.n_chunks or 1) < 1:
+            raise ValueError("hop_samples and n_chunks must be positive")
 
-    @classmethod
-    def from_card(cls, card: Any, n_chunks: int) -> ClipRule:
-        """The rule of a model card (a dict or an object with the card's attributes): every
-        ``hop_samples`` when the card sets it, else ``n_chunks`` evenly spaced chunks."""
-
-        def field(name: str) -> Any:
-            return card.get(name) if isinstance(card, dict) else getattr(card, name, None)
-
-        hop = field("hop_samples")
-        return cls(
-            chunk_samples=int(field("chunk_samples")),
-            n_chunks=None if hop else int(n_chunks),
-            hop_samples=int(hop) if hop else None,
-            pad=field("pad") or "zero",
-        )
+    @property
+    def min_samples(self) -> int:
+        """Shortest clip (before padding) that yields a chunk; shorter clips are tiled to it."""
+        return max(self.chunk_samples - self.lead_pad - self.tail_pad, 1)
 
     def starts(self, n_samples: int) -> np.ndarray:
-        """Chunk start offsets ``(N,)`` int64 for a clip of ``n_samples`` (one at 0 if short)."""
-        length = self.chunk_samples
-        if self.hop_samples is None:
-            return chunk_starts(n_samples, length, int(self.n_chunks or 1))
-        if n_samples <= length:
-            return np.zeros(1, dtype=np.int64)
-        return np.arange(0, n_samples - length + 1, self.hop_samples, dtype=np.int64)
+        """Chunk start offsets in the padded clip of ``max(n_samples, min_samples)`` samples."""
+        n = max(int(n_samples), self.min_samples) + self.lead_pad + self.tail_pad
+        if self.hop_samples is not None:  # musicnn: every hop, whole chunks only
+            return np.arange(0, n - self.chunk_samples + 1, self.hop_samples, dtype=np.int64)
+        hop = (n - self.chunk_samples) // int(self.n_chunks)  # Won: eval.py's hop
+        return np.arange(int(self.n_chunks), dtype=np.int64) * hop
 
-    def count(self, n_samples: int) -> int:
-        """How many chunks a clip of ``n_samples`` gives."""
-        if self.n_chunks is not None:
-            return 1 if n_samples <= self.chunk_samples else self.n_chunks
-        return len(self.starts(n_samples))
-
-    def padded(self, wave: np.ndarray) -> np.ndarray:
-        """``wave`` unchanged when it holds one chunk, else padded to one chunk by the rule."""
-        if len(wave) >= self.chunk_samples or self.pad == "zero" or len(wave) == 0:
-            return wave  # take_chunks zero-pads
-        reps = -(-self.chunk_samples // len(wave))  # ceil
-        return np.tile(wave, reps)[: self.chunk_samples]
-
-    def chunks(self, wave: np.ndarray, extra_starts: np.ndarray | None = None) -> np.ndarray:
-        """``(N, chunk_samples)`` float32 chunks of the clip, then chunks at ``extra_starts``."""
-        wave = self.padded(wave)
-        starts = self.starts(len(wave))
-        if extra_starts is not None:
-            starts = np.concatenate([starts, extra_starts])
-        return take_chunks(wave, starts, self.chunk_samples)
-
-    def describe(self) -> dict[str, Any]:
-        """The card's fields for this rule."""
-        out: dict[str, Any] = {"chunk_samples": self.chunk_samples, "pad": self.pad}
-        if self.hop_samples is not None:
-            out["hop_samples"] = self.hop_samples
-        else:
-            out["eval_chunks"] = self.n_chunks
-        return out
+    def chunks(self, x: np.ndarray) -> np.ndarray:
+        """``(n_chunks, chunk_samples)`` float32 inputs for a mono clip ``x`` (any length >= 1)."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 1 or len(x) == 0:
+            raise ValueError(f"expected a non-empty mono signal, got shape {x.shape}")
+        if len(x) < self.min_samples:
+            x = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples]
+        padded = np.pad(x, (self.lead_pad, self.tail_pad))
+        starts = self.starts(len(x))
+        return np.stack([padded[s : s + self.chunk_samples] for s in starts])
