@@ -17,15 +17,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.batching import bucket_sizes
 from app.config import DEFAULT_MODEL, Settings
 from app.errors import ModelLoadError, UnknownModelError
+from training.data.clips import ClipRule
 from training.evaluations import card_evaluations as evaluations_of
 
 log = logging.getLogger("app")
@@ -87,15 +88,28 @@ class ModelCard(BaseModel):
     output_name: str = "probabilities"
     trained_on: str | None = None
     evaluation: dict[str, Any] | None = None
-    # Clip rule (training.data.clips.ClipRule): whole chunks every hop_samples (musicnn) when set,
-    # else evenly spaced chunks; how a clip shorter than one chunk is padded.
-    hop_samples: int | None = Field(None, gt=0)
-    pad: Literal["zero", "repeat"] = "zero"
+    # The original tool's clip rule (training.data.clips.ClipRule fields), for the ported
+    # models; without one, eval_chunks evenly spaced chunks and zero padding (the eight).
+    clip_rule: dict[str, int | None] | None = None
+    pad: str | None = Field(None, description="How clips shorter than one chunk are padded.")
     # Every evaluation of the model (training.evaluations); derived from `evaluation` if absent.
     evaluations: list[dict[str, Any]] | None = None
     source: str | None = None
     licence: str | None = None
     attribution: str | None = None
+
+    @field_validator("clip_rule")
+    @classmethod
+    def _valid_rule(cls, value: dict[str, int | None] | None) -> dict[str, int | None] | None:
+        if value is not None:
+            try:
+                ClipRule(**value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"clip_rule {value} is not a clip rule: {exc}") from exc
+        return value
+
+    def rule(self) -> ClipRule | None:
+        return None if self.clip_rule is None else ClipRule(**self.clip_rule)
 
 
 def evaluation_scores(card: ModelCard) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
@@ -154,6 +168,14 @@ class LoadedModel:
     @property
     def sample_rate(self) -> int:
         return self.card.sample_rate
+
+    @property
+    def clip_rule(self) -> ClipRule | None:
+        """The original tool's clip rule (ported models), or None (evenly spaced chunks)."""
+        return self._rule
+
+    def __post_init__(self) -> None:
+        self._rule = self.card.rule()
 
     def run(self, chunks: np.ndarray) -> np.ndarray:
         """One onnxruntime run: ``(B, chunk_samples)`` float32 -> ``(B, K)`` probabilities."""

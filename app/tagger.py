@@ -2,18 +2,19 @@
 
 * decode: libsndfile via :func:`training.data.audio.decode` (mix to mono, soxr resample to the model's
   rate, 16 kHz), with the duration limit checked on the header first and enforced while decoding.
-* chunk: the clip-level prediction follows the model card's clip rule
-  (:class:`training.data.clips.ClipRule`): ``eval_chunks`` evenly spaced chunks (Won et al. 2020
-  evaluation; the default), or whole chunks every ``hop_samples`` when the card sets it (musicnn);
-  segments use :func:`training.data.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one
-  chunk (but at least ``min_duration_s``) are padded to one chunk as the card's ``pad`` says
-  (zeros, as in training's evaluation, or the clip repeated).
+* chunk: a card with a ``clip_rule`` (the ported models) gets the chunks its original tool
+  scores (:class:`training.data.clips.ClipRule`: musicnn's non-overlapping patches of the
+  centre-padded clip, or Won et al.'s 16 chunks; clips too short for one chunk are tiled).
+  Other cards (the eight) get ``eval_chunks`` evenly spaced chunks
+  (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation), clips shorter than one
+  chunk (but at least ``min_duration_s``) zero-padded, as in training's evaluation. Segments use
+  :func:`training.data.audio.hop_starts` every ``chunk_hop_s``.
 * run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
   Batcher`, whose inference threads run chunks of concurrent requests together (at most
   ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
   rows back.
 
-Admission and back-pressure: before decoding, a request reserves its rule's chunk count for a
+Admission and back-pressure: before decoding, a request reserves the chunks of a
 :data:`TYPICAL_CLIP_S` clip (``eval_chunks`` for evenly spaced chunks) in the
 model's bounded queue (503 + ``Retry-After`` when full); decoding runs in worker threads, at most
 ``decode_concurrency`` at once (an anyio capacity limiter), so many concurrent uploads do not all
@@ -46,12 +47,12 @@ from app.registry import LoadedModel, ModelRegistry
 from training.data.audio import (
     AudioDecodeError,
     AudioTooLongError,
+    chunk_starts,
     decode,
     hop_starts,
     probe,
     take_chunks,
 )
-from training.data.clips import ClipRule
 
 log = logging.getLogger("app")
 
@@ -227,14 +228,22 @@ class Tagger:
         return audio
 
     # -- chunk -------------------------------------------------------------------------------
-    def rule(self, model: LoadedModel) -> ClipRule:
-        """The model's clip rule: its card's, evenly spaced chunks ``eval_chunks`` by default."""
-        return ClipRule.from_card(model.card, self.settings.eval_chunks)
+    def clip_count(self, model: LoadedModel, n_samples: int) -> int:
+        """Chunks the clip prediction of ``n_samples`` takes (the card's rule or eval_chunks)."""
+        rule = model.clip_rule
+        if rule is None:
+            return 1 if n_samples <= model.chunk_samples else self.settings.eval_chunks
+        return len(rule.starts(n_samples))
 
     def chunk(self, n_samples: int, model: LoadedModel, segments: bool) -> ChunkPlan:
-        """Start offsets: the card's clip rule for the clip, a hop grid for segments."""
+        """Start offsets: the card's clip rule (else ``eval_chunks`` evenly spaced) for the
+        clip, a hop grid for segments. A clip rule's starts are in its padded clip."""
         length = model.chunk_samples
-        clip = self.rule(model).starts(n_samples)
+        rule = model.clip_rule
+        if rule is None:
+            clip = chunk_starts(n_samples, length, self.settings.eval_chunks)
+        else:
+            clip = rule.starts(n_samples)
         seg = None
         if segments:
             hop = round(self.settings.chunk_hop_s * model.sample_rate) or length
@@ -288,8 +297,13 @@ class Tagger:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
         audio = self.decode(data, model.sample_rate)
         plan = self.chunk(len(audio.wave), model, segments)
-        wave = self.rule(model).padded(audio.wave)  # a short clip padded to one chunk
-        return take_chunks(wave, plan.all_starts(), plan.chunk_samples), plan, audio
+        if model.clip_rule is None:
+            return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
+        chunks = model.clip_rule.chunks(audio.wave)  # (n_clip, L): padded/tiled as the original
+        if plan.segment_starts is not None:
+            seg = take_chunks(audio.wave, plan.segment_starts, plan.chunk_samples)
+            chunks = np.concatenate([chunks, seg])
+        return chunks, plan, audio
 
     async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
         """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`)."""
@@ -297,7 +311,7 @@ class Tagger:
         try:
             # Reserve queue room first: a full queue answers 503 before any decoding work.
             typical = int(TYPICAL_CLIP_S * model.sample_rate)
-            ticket = self.batcher(model).admit(self.rule(model).count(typical))
+            ticket = self.batcher(model).admit(self.clip_count(model, typical))
         except QueueFullError:
             log.warning("model %s: inference queue full, answering 503", model.name)
             raise
