@@ -23,6 +23,7 @@ from app.config import Settings
 from app.errors import ServiceError
 from app.registry import LoadedModel, ModelRegistry
 from app.results_file import TagRecord
+from app.routers.predict import tag_columns
 from app.tagger import Tagger, ranked, top_k
 
 AUDIO_SUFFIXES = frozenset(
@@ -43,9 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     tag = sub.add_parser("tag", help="tag audio files, folders (recursively) and globs")
     tag.add_argument("paths", nargs="+", metavar="PATH", help="audio file, folder or glob")
     tag.add_argument("--model", help="model name (default: the service's default model)")
-    how_many = tag.add_mutually_exclusive_group()
-    how_many.add_argument("--top-k", type=int, help="tags per file (default: min(10, K))")
-    how_many.add_argument("--all-tags", action="store_true", help="every tag of the model")
+    tag.add_argument(
+        "--all-tags",
+        action="store_true",
+        help="rank all of the model's tags (50 for the MTAT top-50 models), not the project's ten",
+    )
+    tag.add_argument("--top-k", type=int, help="tags per file (default: all ranked)")
     tag.add_argument("--format", choices=results_file.FORMATS, default="table")
     tag.add_argument(
         "--out", type=Path, help="write results here (atomically); a rerun skips files in it"
@@ -86,7 +90,9 @@ class Run:
         self.args = args
         self.tagger = tagger
         self.model = model
-        self.k = len(model.tags) if args.all_tags else top_k(model, args.top_k)
+        self.columns, _ = tag_columns(model.tags, args.all_tags)  # as POST /predict ranks
+        self.tags = [model.tags[i] for i in self.columns]
+        self.k = top_k(args.top_k, model, len(self.tags), "--all-tags")
         self.previous: list[TagRecord] = []  # already in --out
         self.records: list[TagRecord] = []  # tagged now, in the order they finish
         self.failed: list[tuple[Path, str]] = []
@@ -104,7 +110,7 @@ class Run:
             )
         data = await asyncio.to_thread(path.read_bytes)
         result = await self.tagger.tag(data, self.model)
-        tags = ranked(self.model.tags, result.probabilities, self.k)
+        tags = ranked(self.tags, result.probabilities[self.columns], self.k)
         return TagRecord(str(path), self.model.name, result.duration_s, tags)
 
     async def worker(self, queue: asyncio.Queue[Path], bar: object) -> None:

@@ -2,16 +2,20 @@
 
 * decode: libsndfile via :func:`training.data.audio.decode` (mix to mono, soxr resample to the model's
   rate, 16 kHz), with the duration limit checked on the header first and enforced while decoding.
-* chunk: the clip-level prediction uses ``eval_chunks`` evenly spaced chunks
-  (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation); segments use
-  :func:`training.data.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
-  least ``min_duration_s``) are zero-padded, as in training's evaluation.
+* chunk: a card with a ``clip_rule`` (the ported models) gets the chunks its original tool
+  scores (:class:`training.data.clips.ClipRule`: musicnn's non-overlapping patches of the
+  centre-padded clip, or Won et al.'s 16 chunks; clips too short for one chunk are tiled).
+  Other cards (the eight) get ``eval_chunks`` evenly spaced chunks
+  (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation), clips shorter than one
+  chunk (but at least ``min_duration_s``) zero-padded, as in training's evaluation. Segments use
+  :func:`training.data.audio.hop_starts` every ``chunk_hop_s``.
 * run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
   Batcher`, whose inference threads run chunks of concurrent requests together (at most
   ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
   rows back.
 
-Admission and back-pressure: before decoding, a request reserves ``eval_chunks`` chunks in the
+Admission and back-pressure: before decoding, a request reserves the chunks of a
+:data:`TYPICAL_CLIP_S` clip (``eval_chunks`` for evenly spaced chunks) in the
 model's bounded queue (503 + ``Retry-After`` when full); decoding runs in worker threads, at most
 ``decode_concurrency`` at once (an anyio capacity limiter), so many concurrent uploads do not all
 hold decoded audio at the same time.
@@ -56,6 +60,9 @@ log = logging.getLogger("app")
 MAX_SOURCE_SAMPLE_RATE = 384_000
 """Highest sample rate accepted in an upload (decoding holds the mono source-rate signal)."""
 
+TYPICAL_CLIP_S = 30.0
+"""Clip length whose chunk count a request reserves before decoding (its length is unknown)."""
+
 _BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 
 
@@ -63,14 +70,18 @@ def _clean(message: str) -> str:
     return _BYTESIO.sub("upload", message)
 
 
-def top_k(model: LoadedModel, k: int | None) -> int:
-    """How many tags to return: ``k`` (1..K, else 422), default ``min(10, K)``."""
-    n_tags = len(model.tags)
+def top_k(k: int | None, model: LoadedModel, n_ranked: int, all_tags: str) -> int:
+    """How many of the ``n_ranked`` tags to return: ``k`` (1..n_ranked, else 422), default all.
+    ``all_tags`` names the option that ranks all of the model's tags (for the message)."""
     if k is None:
-        return min(10, n_tags)
-    if not 1 <= k <= n_tags:
+        return n_ranked
+    if k < 1:
+        raise InvalidParameterError(f"top_k must be at least 1 (got {k})")
+    if k > n_ranked:
+        scope = "" if n_ranked == len(model.tags) else f" ranked without {all_tags}"
         raise InvalidParameterError(
-            f"top_k={k} is not within the {n_tags} tags of model {model.name!r} (use 1..{n_tags})"
+            f"top_k={k} is more than the {n_ranked} tags of model {model.name!r}{scope} "
+            f"(use 1..{n_ranked})"
         )
     return k
 
@@ -240,10 +251,22 @@ class Tagger:
         return audio
 
     # -- chunk -------------------------------------------------------------------------------
+    def clip_count(self, model: LoadedModel, n_samples: int) -> int:
+        """Chunks the clip prediction of ``n_samples`` takes (the card's rule or eval_chunks)."""
+        rule = model.clip_rule
+        if rule is None:
+            return 1 if n_samples <= model.chunk_samples else self.settings.eval_chunks
+        return len(rule.starts(n_samples))
+
     def chunk(self, n_samples: int, model: LoadedModel, segments: bool) -> ChunkPlan:
-        """Start offsets: ``eval_chunks`` evenly spaced for the clip, a hop grid for segments."""
+        """Start offsets: the card's clip rule (else ``eval_chunks`` evenly spaced) for the
+        clip, a hop grid for segments. A clip rule's starts are in its padded clip."""
         length = model.chunk_samples
-        clip = chunk_starts(n_samples, length, self.settings.eval_chunks)
+        rule = model.clip_rule
+        if rule is None:
+            clip = chunk_starts(n_samples, length, self.settings.eval_chunks)
+        else:
+            clip = rule.starts(n_samples)
         seg = None
         if segments:
             hop = round(self.settings.chunk_hop_s * model.sample_rate) or length
@@ -297,14 +320,21 @@ class Tagger:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
         audio = self.decode(data, model.sample_rate)
         plan = self.chunk(len(audio.wave), model, segments)
-        return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
+        if model.clip_rule is None:
+            return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
+        chunks = model.clip_rule.chunks(audio.wave)  # (n_clip, L): padded/tiled as the original
+        if plan.segment_starts is not None:
+            seg = take_chunks(audio.wave, plan.segment_starts, plan.chunk_samples)
+            chunks = np.concatenate([chunks, seg])
+        return chunks, plan, audio
 
     async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
         """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`)."""
         t0 = time.perf_counter()
         try:
             # Reserve queue room first: a full queue answers 503 before any decoding work.
-            ticket = self.batcher(model).admit(self.settings.eval_chunks)
+            typical = int(TYPICAL_CLIP_S * model.sample_rate)
+            ticket = self.batcher(model).admit(self.clip_count(model, typical))
         except QueueFullError:
             log.warning("model %s: inference queue full, answering 503", model.name)
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 
 from app import tagger
@@ -12,9 +13,11 @@ from app.schemas import (
     PredictResponse,
     SegmentPrediction,
     TagProbability,
+    TagSet,
     Timings,
 )
 from app.state import ServiceState, get_state
+from training.constants import TOP10_TAGS
 
 router = APIRouter(tags=["predict"])
 
@@ -62,6 +65,20 @@ ERRORS = {
 }
 
 
+def tag_columns(model_tags: list[str], all_tags: bool) -> tuple[np.ndarray, TagSet]:
+    """Columns of the model's output to rank: all of them with ``all_tags`` or for a model of at
+    most ten tags (as before), else the project's ten among them (all if it has none of them)."""
+    n = len(model_tags)
+    ten = [i for i, t in enumerate(model_tags) if t in TOP10_TAGS]
+    small = n <= len(TOP10_TAGS)
+    columns = list(range(n)) if all_tags or small or not ten else ten
+    note = None
+    if all_tags and small:
+        note = f"this model has only {n} tags; all of them are ranked"
+    tag_set = TagSet(all_tags=all_tags, model_tags=n, ranked=len(columns), note=note)
+    return np.asarray(columns, dtype=np.int64), tag_set
+
+
 @router.post(
     "/predict",
     response_model=PredictResponse,
@@ -81,15 +98,23 @@ async def predict(
     ] = None,
     top_k: Annotated[
         int | None,
-        Query(ge=1, description="How many tags to return, 1..K (default: min(10, K))."),
+        Query(ge=1, description="How many tags to return, 1..ranked (default: all ranked)."),
     ] = None,
+    all_tags: Annotated[
+        bool,
+        Query(
+            description="Rank all of the model's tags (50 for the MTAT top-50 models) instead of "
+            "the project's ten; a 10-tag model returns its ten and says so in tag_set.note."
+        ),
+    ] = False,
     segments: Annotated[
         bool,
         Query(description="Also return probabilities per segment (every TAGGER_CHUNK_HOP_S)."),
     ] = False,
 ) -> PredictResponse:
-    """Decode the upload (mono, 16 kHz), average the model's probabilities over evenly spaced
-    chunks, and return the tags from most to least probable.
+    """Decode the upload (mono, 16 kHz), average the model's probabilities over its chunks
+    (evenly spaced, or every hop, as the model card says), and return the tags from most to
+    least probable: the project's ten by default, all of the model's with ``all_tags=true``.
 
     Example: ``curl -F file=@song.mp3 'http://127.0.0.1:8000/predict?top_k=5&segments=true'``
     """
@@ -99,7 +124,9 @@ async def predict(
     loaded = await state.tagger.load(name)
     if newly_loaded:
         state.metrics.observe_loaded(loaded)
-    k = tagger.top_k(loaded, top_k)
+    columns, tag_set = tag_columns(loaded.tags, all_tags)
+    tags = [loaded.tags[i] for i in columns]
+    k = tagger.top_k(top_k, loaded, len(tags), "all_tags=true")
     data = await file.read()
     result = await state.tagger.tag(data, loaded, segments=segments)
     segs = None
@@ -109,7 +136,7 @@ async def predict(
                 start_s=s.start_s,
                 end_s=s.end_s,
                 probabilities={
-                    t: float(p) for t, p in zip(loaded.tags, s.probabilities, strict=True)
+                    t: float(p) for t, p in zip(tags, s.probabilities[columns], strict=True)
                 },
             )
             for s in result.segments
@@ -119,7 +146,7 @@ async def predict(
         provider=loaded.provider,
         tags=[
             TagProbability(tag=t, probability=p)
-            for t, p in tagger.ranked(loaded.tags, result.probabilities, k)
+            for t, p in tagger.ranked(tags, result.probabilities[columns], k)
         ],
         duration_s=result.duration_s,
         sample_rate=loaded.sample_rate,
@@ -131,4 +158,5 @@ async def predict(
             total_ms=round(result.total_ms, 3),
         ),
         segments=segs,
+        tag_set=tag_set,
     )

@@ -1,5 +1,5 @@
 // The tagging page: upload -> POST /predict?segments=true -> bars, heatmap over time, timings;
-// and the models view from GET /models (+ GET /metrics for where each evaluation came from).
+// and the models view from GET /models (every model's evaluations, each named by its data).
 // Plain JS and SVG, no build step, no external requests. URLs are relative so the page works
 // behind a path prefix.
 "use strict";
@@ -86,17 +86,10 @@ async function getJSON(url) {
 }
 
 // -- models: shared by the selector and the models view --------------------------------------
-const state = { models: null, metrics: null, result: null, file: null, objectUrl: null };
+const state = { models: null, result: null, file: null, objectUrl: null };
 
 async function loadModels() {
-  if (!state.models) {
-    const [models, metrics] = await Promise.all([
-      getJSON("models"),
-      getJSON("metrics").catch(() => ({ models: [] })), // the labels can do without it
-    ]);
-    state.models = models;
-    state.metrics = Object.fromEntries(metrics.models.map((m) => [m.name, m]));
-  }
+  if (!state.models) state.models = await getJSON("models");
   return state.models;
 }
 
@@ -113,38 +106,16 @@ function fillModelSelect(models) {
   }
 }
 
-// Where an evaluation's numbers come from, in words.
-function evaluationOrigin(ev) {
-  if (ev.measured === true || ev.origin === "measured") return "measured here";
-  if (ev.measured === false || ev.source) return `from ${ev.source || ev.citation || "its source"}`;
-  return ev.origin || "";
-}
-
-function datasetText(d) {
-  if (!d) return "";
-  if (typeof d === "string") return d;
-  return d.name || d.title || "";
-}
-
-// One model's evaluations: the `evaluations` list when the API has it, else the card's own
-// evaluation (labelled with its split and clip count from GET /metrics).
+// One model's evaluations (GET /models), headline first: the data each was measured on, and by
+// whom: this project (training.evaluate) or a named source.
 function evaluations(m) {
-  if (Array.isArray(m.evaluations) && m.evaluations.length) {
-    return m.evaluations.map((ev) => ({
-      data: datasetText(ev.data) || datasetText(ev.dataset) || ev.name || "unnamed data",
-      origin: evaluationOrigin(ev),
-      per_tag: ev.per_tag || {},
-      macro: ev.macro || {},
-    }));
-  }
-  if (!m.evaluated) return [];
-  const block = (state.metrics[m.name] || {}).evaluation || {};
-  const results = block.results || {};
-  const name = datasetText(block.dataset) || m.trained_on || "its data";
-  const split = block.split ? ` ${block.split} split` : "";
-  const clips = results.n_clips ? ` (${results.n_clips} clips)` : "";
-  return [{ data: `${name}${split}${clips}`, origin: "measured here",
-    per_tag: m.per_tag, macro: m.macro }];
+  return (m.evaluations || []).map((ev) => ({
+    data: ev.data || ev.id || "unnamed data",
+    origin: ev.measured_by === "project" ? "measured here"
+      : `from ${ev.source || ev.citation || "its source"}`,
+    per_tag: ev.per_tag || {},
+    macro: ev.macro || {},
+  }));
 }
 
 // -- tagging --------------------------------------------------------------------------------
@@ -193,10 +164,7 @@ async function tag(event) {
   const params = new URLSearchParams({ segments: "true" });
   const name = $("model").value;
   if (name) params.set("model", name);
-  if ($("all-tags").checked) {
-    const m = (state.models?.models || []).find((x) => x.name === name || (!name && x.default));
-    if (m) params.set("top_k", String(m.tags.length));
-  }
+  if ($("all-tags").checked) params.set("all_tags", "true");
   setBusy("Uploading…", 0);
   const t0 = performance.now();
   const { status, body } = await upload(file, params);

@@ -23,8 +23,13 @@ import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.paths import REPO
-from training.constants import SAMPLE_RATE, TOP10_TAGS
+from training.constants import SAMPLE_RATE, TOP10_TAGS, mtat_tag_columns
 from training.data.audio import encode_mp3
+
+TAGS50: tuple[str, ...] = (
+    TOP10_TAGS + tuple(t for t in mtat_tag_columns() if t not in TOP10_TAGS)[:40]
+)
+"""50 MTAT tags, the project's ten first (as the ported top-50 models): for 50-output test models."""
 
 METRIC_KEYS = (
     "accuracy",
@@ -124,8 +129,10 @@ def write_model(
     macro_roc: float | None,
     seed: int = 0,
     tags: tuple[str, ...] = TOP10_TAGS,
+    **card_fields: object,
 ) -> Path:
-    """``models_dir/name/{model.onnx, card.json}`` as the exporter writes them."""
+    """``models_dir/name/{model.onnx, card.json}`` as the exporter writes them; ``card_fields``
+    add or replace card fields (``hop_samples``, ``pad``, ``evaluations``...)."""
     folder = models_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(feature_model(chunk_samples, len(tags), seed), folder / "model.onnx")
@@ -148,6 +155,7 @@ def write_model(
         "code_version": "test",
         "export_check": {"max_abs_diff": 0.0, "tolerance": 1e-4, "onnx_checker": True},
         "evaluation": None if macro_roc is None else evaluation_block(list(tags), macro_roc, seed),
+        **card_fields,
     }
     (folder / "card.json").write_text(json.dumps(card, indent=1))
     return folder

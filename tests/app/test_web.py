@@ -197,17 +197,17 @@ def test_api_docs_work_offline(web: Watched, server: str, path: str, ready: str)
 
 
 def test_models_view_shows_evaluations_and_real_mtat(web: Watched, server: str) -> None:
-    """Models with several evaluations, each named by its data, measured here or taken from a
-    source, and a model trained on real MTAT (the fields /models gains with ported models)."""
+    """A model with two evaluations, each named by its data, one measured here and one taken from
+    a source, and trained on real MTAT (as the ported models are)."""
     body = httpx.get(server + "/models").json()
     alpha = next(m for m in body["models"] if m["name"] == "alpha")
     alpha["trained_on"] = "mtat"
-    alpha["evaluations"] = [
-        {"data": "MTAT test split", "measured": False, "source": "Won et al. 2020",
-         "per_tag": alpha["per_tag"], "macro": {"roc_auc": 0.91, "pr_auc": 0.45}},
-        {"data": "nine real recordings", "measured": True,
-         "per_tag": alpha["per_tag"], "macro": {"roc_auc": 0.77, "pr_auc": 0.52}},
-    ]  # fmt: skip
+    alpha["evaluations"].insert(0, {
+        "id": "mtat_test", "data": "MTAT test split", "measured_by": "source",
+        "source": "Won et al. 2020", "per_tag": alpha["per_tag"],
+        "macro": {"roc_auc": 0.91, "pr_auc": 0.45},
+    })  # fmt: skip
+    own = alpha["evaluations"][1]
     page = web.page
     page.route("**/models", lambda route: route.fulfill(json=body))
     page.goto(server + "/#models")
@@ -216,7 +216,9 @@ def test_models_view_shows_evaluations_and_real_mtat(web: Watched, server: str) 
     row = page.locator("#models-table tbody tr[data-model=alpha]").inner_text()
     assert "real MTAT" in row
     assert "MTAT test split: ROC-AUC 0.910, PR-AUC 0.450 (from Won et al. 2020)" in row
-    assert "nine real recordings: ROC-AUC 0.770, PR-AUC 0.520 (measured here)" in row
+    assert (
+        f"{own['data']}: ROC-AUC {own['macro']['roc_auc']:.3f}" in row and "(measured here)" in row
+    )
     scores = page.locator("#scores-table tbody tr")
     assert scores.count() == 3  # alpha twice, beta once; gamma has no evaluation
     assert "alpha ★ · MTAT test split" in page.locator("#scores-heatmap").text_content()

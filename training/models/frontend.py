@@ -22,15 +22,21 @@ from training.constants import SAMPLE_RATE
 FRONTENDS = ("mel", "stft")
 
 
-def dft_kernels(n_fft: int) -> torch.Tensor:
+def dft_kernels(n_fft: int, window: torch.Tensor | None = None) -> torch.Tensor:
     """Hann-windowed one-sided DFT basis as conv weights ``(2 * (n_fft//2 + 1), 1, n_fft)``.
+
+    ``window`` ``(n_fft,)`` replaces the periodic Hann window (e.g. a ported model's stored one).
 
     Rows ``[0, F)`` give the real part ``w[n] cos(2 pi k n / N)``, rows ``[F, 2F)`` the imaginary
     part ``-w[n] sin(2 pi k n / N)``, so ``conv1d(x, kernels, stride=hop)`` equals
     ``torch.stft(x, n_fft, hop, window=hann, center=False)`` (real and imaginary stacked).
     """
     n_freqs = n_fft // 2 + 1
-    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)  # (N,)
+    if window is None:
+        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)  # (N,)
+    elif tuple(window.shape) != (n_fft,):
+        raise ValueError(f"window must have shape ({n_fft},), got {tuple(window.shape)}")
+    window = window.to(torch.float64)
     k = torch.arange(n_freqs, dtype=torch.float64)[:, None]  # (F, 1)
     n = torch.arange(n_fft, dtype=torch.float64)[None, :]  # (1, N)
     angle = 2.0 * math.pi * k * n / n_fft  # (F, N)

@@ -56,9 +56,9 @@ class ConvBlock1d(nn.Module):
 class ConvBlock2d(nn.Module):
     """CRNN block (Choi et al. 2017): conv3x3 -> BN -> ReLU -> maxpool. (B,Ci,F,T) -> (B,Co,F/pf,T/pt)."""
 
-    def __init__(self, c_in: int, c_out: int, pool: tuple[int, int]) -> None:
+    def __init__(self, c_in: int, c_out: int, pool: tuple[int, int], bias: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=bias)
         self.bn = nn.BatchNorm2d(c_out)
         self.pool = nn.MaxPool2d(pool)
 
