@@ -340,17 +340,17 @@ function renderScores() {
   $("scores-caption").textContent = `${label} per tag (★ = trained on real MTAT)`;
   $("scores-hint").textContent = several
     ? "One row per evaluation: each model on each data set it was evaluated on."
-    : "One row per model, evaluated on the data named in the table below.";
+    : "One row per model, evaluated on the data named in the table of models above.";
   table.tHead.replaceChildren(el("tr", {}, el("th", { scope: "col", text: "Model" }),
-    el("th", { scope: "col", text: "Evaluated on" }),
-    ...[...tags, "macro"].map((t) => el("th", { scope: "col", text: t }))));
+    ...[...tags, "macro"].map((t) => el("th", { scope: "col", text: t })),
+    several ? el("th", { scope: "col", text: "Evaluated on" }) : null));
   table.tBodies[0].replaceChildren(...rows.map((row) => el("tr", { "data-model": row.model.name },
     el("th", { scope: "row", text: row.model.name + (realMTAT(row.model) ? " ★" : "") }),
-    el("td", { class: "data", text: `${row.ev.data}${row.ev.origin ? ` (${row.ev.origin})` : ""}` }),
     ...[...tags, "macro"].map((t) => {
       const v = t === "macro" ? row.ev.macro[metric] : value(row, t);
       return el("td", { class: "num", text: fmt(v) });
-    }))));
+    }),
+    several ? el("td", { class: "data", text: `${row.ev.data} (${row.ev.origin})` }) : null)));
 }
 
 // -- router ---------------------------------------------------------------------------------
