@@ -118,3 +118,13 @@ def test_python_m_app_shows_a_progress_bar(folder: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "tagging: 100%" in proc.stderr and "2/2" in proc.stderr
     assert proc.stdout.splitlines()[0].split() == ["file", "model", "seconds", "tags"]
+
+
+def test_cli_and_app_import_neither_torch_nor_test_tools() -> None:
+    """`make serve` installs no torch, tqdm comes with it, playwright does not."""
+    code = (
+        "import sys, app.cli, app.main, app.routers.web, tqdm;"
+        "sys.exit(any(m in sys.modules for m in ('torch', 'playwright', 'sklearn')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TAGGER_PROVIDERS": "cpu"}
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env).returncode == 0
