@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml | $(PY)
 setup: $(STAMP)
 
 serve: $(SERVE_STAMP)
-	$(PY) -m uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(PY) -m uvicorn app.main:app --host $(HOST) --port $(PORT) --no-server-header
 
 # The browser tests drive Debian's chromium (Playwright's own downloads are not reachable).
 browser:

@@ -92,7 +92,7 @@ class Run:
         self.model = model
         self.columns, _ = tag_columns(model.tags, args.all_tags)  # as POST /predict ranks
         self.tags = [model.tags[i] for i in self.columns]
-        self.k = top_k(args.top_k, model, len(self.tags), "--all-tags")
+        self.k = top_k(args.top_k, model, len(self.tags), "--top-k", "--all-tags")
         self.previous: list[TagRecord] = []  # already in --out
         self.records: list[TagRecord] = []  # tagged now, in the order they finish
         self.failed: list[tuple[Path, str]] = []

@@ -50,9 +50,9 @@ async def page() -> FileResponse:
 async def swagger_ui(request: Request) -> HTMLResponse:
     return get_swagger_ui_html(
         **_docs_page(request, "Swagger UI"),
-        swagger_js_url=_asset(request, "/docs-assets/swagger-ui-bundle.js"),
-        swagger_css_url=_asset(request, "/docs-assets/swagger-ui.css"),
-        swagger_favicon_url=_asset(request, "/docs-assets/favicon.png"),
+        swagger_js_url=_asset(request, "/docs/assets/swagger-ui-bundle.js"),
+        swagger_css_url=_asset(request, "/docs/assets/swagger-ui.css"),
+        swagger_favicon_url=_asset(request, "/docs/assets/favicon.png"),
         oauth2_redirect_url=_asset(request, OAUTH2_REDIRECT),
         swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from an external host
     )
@@ -67,8 +67,8 @@ async def swagger_ui_redirect() -> HTMLResponse:
 async def redoc(request: Request) -> HTMLResponse:
     return get_redoc_html(
         **_docs_page(request, "ReDoc"),
-        redoc_js_url=_asset(request, "/docs-assets/redoc.standalone.js"),
-        redoc_favicon_url=_asset(request, "/docs-assets/favicon.png"),
+        redoc_js_url=_asset(request, "/docs/assets/redoc.standalone.js"),
+        redoc_favicon_url=_asset(request, "/docs/assets/favicon.png"),
         with_google_fonts=False,
     )
 
@@ -79,14 +79,15 @@ def _redoc_js() -> bytes:
     return (DOCS_ASSETS / "redoc.standalone.js").read_bytes().replace(REDOC_LOGO, b"data:,")
 
 
-@router.get("/docs-assets/redoc.standalone.js")
+@router.get("/docs/assets/redoc.standalone.js")
 async def redoc_js() -> Response:
     """ReDoc's bundle with its one external URL (the logo) taken out."""
     return Response(_redoc_js(), media_type="text/javascript")
 
 
 def install(app: FastAPI) -> None:
-    """The page and docs routes, plus the static files they load (``/web``, ``/docs-assets``)."""
+    """The page and docs routes, plus the static files they load (``/static``, ``/docs/assets``:
+    prefixes that app.auth serves without an API key)."""
     app.include_router(router)
-    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
-    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    app.mount("/docs/assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")

@@ -52,6 +52,7 @@ function legend(node, lo, hi, label) {
 // -- errors ---------------------------------------------------------------------------------
 const STATUS_TITLES = {
   400: "This file cannot be tagged",
+  401: "This service needs an API key: enter it and try again",
   404: "Not found",
   413: "Too large",
   415: "Not audio the service can decode",
@@ -73,14 +74,27 @@ function showError(node, err) {
   node.hidden = false;
 }
 
+// With TAGGER_API_KEYS set the API answers 401: the page then asks for a key (kept for this tab
+// only) and sends it as `Authorization: Bearer <key>`.
+const KEY = "tagger-api-key";
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+function askForKey() {
+  $("key-box").hidden = false;
+  $("api-key").focus();
+}
+
 async function getJSON(url) {
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" } });
+    response = await fetch(url, { headers: { Accept: "application/json", ...authHeaders() } });
   } catch (e) {
     throw apiError(0, null, `could not reach the service (${e.message})`);
   }
   const body = await response.json().catch(() => null);
+  if (response.status === 401) askForKey();
   if (!response.ok) throw apiError(response.status, body, response.statusText);
   return body;
 }
@@ -141,6 +155,7 @@ function upload(file, params) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `predict?${params}`);
     xhr.responseType = "json";
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) setBusy(`Uploading… ${Math.round((100 * e.loaded) / e.total)} %`, e.loaded / e.total);
     };
@@ -169,6 +184,7 @@ async function tag(event) {
   const t0 = performance.now();
   const { status, body } = await upload(file, params);
   setBusy(null);
+  if (status === 401) askForKey();
   if (status !== 200 || !body || !Array.isArray(body.tags)) {
     showError($("error"), apiError(status, body, status === 0
       ? "The connection closed before an answer: the service may be down, or the file may be over its upload limit."
@@ -383,6 +399,16 @@ function init() {
   $("player").addEventListener("seeked", moveCursor);
   $("player").addEventListener("timeupdate", moveCursor);
   $("metric").addEventListener("change", renderScores);
+  $("api-key").value = sessionStorage.getItem(KEY) || "";
+  $("key-box").hidden = !$("api-key").value;
+  $("api-key").addEventListener("change", () => {
+    sessionStorage.setItem(KEY, $("api-key").value.trim());
+    state.models = null;
+    $("error").hidden = true;
+    $("model").replaceChildren($("model").options[0]);
+    loadModels().then(fillModelSelect, (err) => showError($("error"), err));
+    route();
+  });
   let resize;
   window.addEventListener("resize", () => {
     clearTimeout(resize);

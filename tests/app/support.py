@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -22,7 +17,6 @@ import onnx
 import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.paths import REPO
 from training.constants import SAMPLE_RATE, TOP10_TAGS, mtat_tag_columns
 from training.data.audio import encode_mp3
 
@@ -192,57 +186,10 @@ def audio_bytes(x: np.ndarray, sr: int, fmt: str, subtype: str | None = None) ->
     return buf.getvalue()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def served(models_dir: Path, workdir: Path, **env: str) -> Iterator[tuple[str, Path]]:
-    """The real server: ``uvicorn app.main:app`` in a subprocess on a free 127.0.0.1 port, run from
-    ``workdir`` (the app must not depend on the working directory), ``TAGGER_*`` settings from
-    ``env``. Yields ``(base URL, log file)`` once ``/readyz`` answers 200; stops it afterwards."""
-    port = free_port()
-    env = dict(os.environ, TAGGER_MODELS_DIR=str(models_dir), PYTHONPATH=str(REPO), **env)
-    log = workdir / "uvicorn.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],  # fmt: skip
-            cwd=workdir,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready in 60 s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+@asynccontextmanager
+async def lifespan_client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on ``app`` in-process (ASGI, bodies streamed as sent), lifespan run."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client

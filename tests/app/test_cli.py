@@ -99,9 +99,9 @@ def test_usage_errors(folder: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["tag", str(folder), "--model", "nope"]) == 2
     assert "unknown model 'nope'; available models: alpha, beta, gamma" in capsys.readouterr().err
     assert main(["tag", str(folder / "sub"), "--top-k", "11"]) == 2
-    assert "top_k=11 is more than the 10 tags of model 'beta'" in capsys.readouterr().err
+    assert "--top-k: 11 is not within the 10 tags of model 'beta'" in capsys.readouterr().err
     assert main(["tag", str(folder / "sub"), "--top-k", "0"]) == 2
-    assert "top_k must be at least 1 (got 0)" in capsys.readouterr().err
+    assert "--top-k: 0 is not within the 10 tags" in capsys.readouterr().err
     assert main(["tag", str(folder / "missing*.mp3")]) == 1
     assert "no such file, folder or glob match" in capsys.readouterr().err
 

@@ -14,7 +14,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
+from app.flood import served
 from tests.app.browser import Watched, chromium, tag_clip, watch
+from tests.app.support import make_models_dir
 from tests.paths import MTAT_CLIP
 
 
@@ -222,3 +224,31 @@ def test_models_view_shows_evaluations_and_real_mtat(web: Watched, server: str) 
     scores = page.locator("#scores-table tbody tr")
     assert scores.count() == 3  # alpha twice, beta once; gamma has no evaluation
     assert "alpha ★ · MTAT test split" in page.locator("#scores-heatmap").text_content()
+
+
+def test_page_asks_for_the_api_key(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """With TAGGER_API_KEYS the page loads without a key, says a key is needed, and works once
+    one is typed (sent as a Bearer token on every API call)."""
+    env = {
+        "TAGGER_MODELS_DIR": str(make_models_dir(tmp_path_factory.mktemp("keyed"))),
+        "TAGGER_PROVIDERS": "cpu",
+        "TAGGER_INTRA_OP_THREADS": "1",
+        "TAGGER_API_KEYS": "s3cret-key",
+    }
+    with served(env, ready_s=60) as (url, _pid, _log):
+        context = browser.new_context()
+        web = watch(context.new_page(), url)
+        page = web.page
+        page.goto(url + "/")
+        page.get_by_role("alert").wait_for()
+        assert "needs an API key" in page.get_by_role("alert").inner_text()
+        page.get_by_label("API key").fill("s3cret-key")
+        page.get_by_label("API key").press("Enter")
+        page.get_by_label("API key").blur()
+        tag_clip(page, url)  # reloads: the key stays for the tab
+        assert page.locator("#bars li").count() == 10
+        context.close()
+    assert web.foreign == []
+    assert [e for e in web.errors if "401" not in e] == []
