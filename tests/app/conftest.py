@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.flood import served
-from tests.app.support import make_models_dir
+from tests.app.support import make_models_dir, server_env
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +26,7 @@ def anyio_backend() -> str:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The real server on 127.0.0.1 with the three test models, a 1 MiB upload limit and one
     intra-op thread: ``(base URL, log file)``."""
-    env = {
-        "TAGGER_MODELS_DIR": str(make_models_dir(tmp_path_factory.mktemp("served"))),
-        "TAGGER_PROVIDERS": "auto",
-        "TAGGER_MAX_UPLOAD_MB": "1",
-        "TAGGER_INTRA_OP_THREADS": "1",
-    }
+    models = make_models_dir(tmp_path_factory.mktemp("served"))
+    env = server_env(models, TAGGER_MAX_UPLOAD_MB="1")
     with served(env, ready_s=60) as (url, _pid, log):
         yield url, log

@@ -163,6 +163,13 @@ def make_models_dir(root: Path) -> Path:
     return root
 
 
+def server_env(models_dir: Path, **settings: str) -> dict[str, str]:
+    """``TAGGER_*`` variables for a test server (app.flood.served): the models, one intra-op
+    thread, and ``settings`` (``TAGGER_PROVIDERS`` defaults to auto)."""
+    env = {"TAGGER_PROVIDERS": "auto", "TAGGER_INTRA_OP_THREADS": "1"}
+    return {**env, "TAGGER_MODELS_DIR": str(models_dir), **settings}
+
+
 def tone(seconds: float, sr: int = SAMPLE_RATE, channels: int = 1, seed: int = 0) -> np.ndarray:
     """A test signal whose loudness and brightness change over time: (n,) or (n, channels)."""
     rng = np.random.default_rng(seed)

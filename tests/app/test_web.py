@@ -16,7 +16,7 @@ from playwright.sync_api import Browser
 
 from app.flood import served
 from tests.app.browser import Watched, chromium, tag_clip, watch
-from tests.app.support import make_models_dir
+from tests.app.support import make_models_dir, server_env
 from tests.paths import MTAT_CLIP
 
 
@@ -231,12 +231,8 @@ def test_page_asks_for_the_api_key(
 ) -> None:
     """With TAGGER_API_KEYS the page loads without a key, says a key is needed, and works once
     one is typed (sent as a Bearer token on every API call)."""
-    env = {
-        "TAGGER_MODELS_DIR": str(make_models_dir(tmp_path_factory.mktemp("keyed"))),
-        "TAGGER_PROVIDERS": "cpu",
-        "TAGGER_INTRA_OP_THREADS": "1",
-        "TAGGER_API_KEYS": "s3cret-key",
-    }
+    models = make_models_dir(tmp_path_factory.mktemp("keyed"))
+    env = server_env(models, TAGGER_PROVIDERS="cpu", TAGGER_API_KEYS="s3cret-key")
     with served(env, ready_s=60) as (url, _pid, _log):
         context = browser.new_context()
         web = watch(context.new_page(), url)
