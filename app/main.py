@@ -18,7 +18,7 @@ from app.limits import BodyGuardMiddleware
 from app.memory import pin_mmap_threshold
 from app.observability import PrometheusMiddleware, ServiceMetrics
 from app.registry import ModelRegistry, ProviderUnavailableError
-from app.routers import health, metrics, models, predict
+from app.routers import health, metrics, models, predict, web
 from app.state import ServiceState
 from app.tagger import Tagger
 
@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by app.routers.web
+        redoc_url=None,
     )
     app.state.service = state
     install_error_handlers(app)
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PrometheusMiddleware, metrics=service_metrics)
     for router in (predict.router, models.router, metrics.router, health.router):
         app.include_router(router)
+    web.install(app)
     return app
 
 

@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.batching import bucket_sizes
-from app.config import Settings
+from app.config import DEFAULT_MODEL, Settings
 from app.errors import ModelLoadError, UnknownModelError
+from training.data.clips import ClipRule
+from training.evaluations import card_evaluations as evaluations_of
 
 log = logging.getLogger("app")
 
@@ -86,6 +88,28 @@ class ModelCard(BaseModel):
     output_name: str = "probabilities"
     trained_on: str | None = None
     evaluation: dict[str, Any] | None = None
+    # The original tool's clip rule (training.data.clips.ClipRule fields), for the ported
+    # models; without one, eval_chunks evenly spaced chunks and zero padding (the eight).
+    clip_rule: dict[str, int | None] | None = None
+    pad: str | None = Field(None, description="How clips shorter than one chunk are padded.")
+    # Every evaluation of the model (training.evaluations); derived from `evaluation` if absent.
+    evaluations: list[dict[str, Any]] | None = None
+    source: str | None = None
+    licence: str | None = None
+    attribution: str | None = None
+
+    @field_validator("clip_rule")
+    @classmethod
+    def _valid_rule(cls, value: dict[str, int | None] | None) -> dict[str, int | None] | None:
+        if value is not None:
+            try:
+                ClipRule(**value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"clip_rule {value} is not a clip rule: {exc}") from exc
+        return value
+
+    def rule(self) -> ClipRule | None:
+        return None if self.clip_rule is None else ClipRule(**self.clip_rule)
 
 
 def evaluation_scores(card: ModelCard) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
@@ -103,6 +127,11 @@ def evaluation_scores(card: ModelCard) -> tuple[dict[str, dict[str, Any]], dict[
     return (per_tag if isinstance(per_tag, dict) else {}), (
         macro if isinstance(macro, dict) else {}
     )
+
+
+def card_evaluations(card: ModelCard) -> list[dict[str, Any]]:
+    """Every evaluation of the card, headline first (:func:`training.evaluations.card_evaluations`)."""
+    return evaluations_of(card.model_dump(mode="json"))
 
 
 def macro_roc_auc(card: ModelCard) -> float | None:
@@ -140,6 +169,14 @@ class LoadedModel:
     @property
     def sample_rate(self) -> int:
         return self.card.sample_rate
+
+    @property
+    def clip_rule(self) -> ClipRule | None:
+        """The original tool's clip rule (ported models), or None (evenly spaced chunks)."""
+        return self._rule
+
+    def __post_init__(self) -> None:
+        self._rule = self.card.rule()
 
     def run(self, chunks: np.ndarray) -> np.ndarray:
         """One onnxruntime run: ``(B, chunk_samples)`` float32 -> ``(B, K)`` probabilities."""
@@ -298,9 +335,13 @@ class ModelRegistry:
         return {name: reason for name, reason in reasons.items() if reason is not None}
 
     def choose_default(self) -> str:
-        """The configured default, else the best macro ROC-AUC (ties and no scores: by name)."""
-        if self.settings.default_model:
-            return self.check_name(self.settings.default_model)
+        """The configured default, else the best macro ROC-AUC (ties and no scores: by name).
+
+        The built-in default (:data:`app.config.DEFAULT_MODEL`) falls back to the best macro
+        ROC-AUC when the directory lacks it; a default set by the user must exist (404)."""
+        wanted = self.settings.default_model
+        if wanted and (wanted != DEFAULT_MODEL or wanted in self.names()):
+            return self.check_name(wanted)
         cards, bad = self.cards()
         if not cards:
             why = f" (unusable: {bad})" if bad else ""

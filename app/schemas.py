@@ -39,6 +39,17 @@ class SegmentPrediction(BaseModel):
     )
 
 
+class TagSet(BaseModel):
+    """Which of the model's tags the response ranks (``all_tags``)."""
+
+    all_tags: bool = Field(description="Whether all of the model's tags were asked for.")
+    model_tags: int = Field(description="How many tags the model has (10 or 50).")
+    ranked: int = Field(description="How many tags were ranked (top_k of them are returned).")
+    note: str | None = Field(
+        None, description="Said when the model has fewer tags than all_tags=true could return."
+    )
+
+
 class PredictResponse(BaseModel):
     model_config = ConfigDict(
         protected_namespaces=(),
@@ -53,6 +64,7 @@ class PredictResponse(BaseModel):
                     "chunk_s": 3.69,
                     "n_chunks": 16,
                     "timings": {"decode_ms": 41.2, "inference_ms": 8.7, "total_ms": 50.6},
+                    "tag_set": {"all_tags": False, "model_tags": 50, "ranked": 10},
                     "segments": [
                         {
                             "start_s": 0.0,
@@ -71,16 +83,40 @@ class PredictResponse(BaseModel):
     duration_s: float = Field(description="Audio duration in seconds.")
     sample_rate: int = Field(description="Rate the audio was resampled to (the model's).")
     chunk_s: float = Field(description="Length of one model input chunk in seconds.")
-    n_chunks: int = Field(description="Evenly spaced chunks averaged for the clip prediction.")
+    n_chunks: int = Field(
+        description="Chunks averaged for the clip prediction (the model card's clip rule: evenly "
+        "spaced, or whole chunks every hop)."
+    )
     timings: Timings
     segments: list[SegmentPrediction] | None = Field(
         None, description="Per-segment probabilities (only with segments=true)."
     )
+    tag_set: TagSet = Field(description="Which of the model's tags were ranked.")
 
 
 class TagScores(BaseModel):
     roc_auc: float | None = None
     pr_auc: float | None = None
+
+
+class EvaluationSummary(BaseModel):
+    """One evaluation of a model (training/evaluations.py): its data, who measured it, scores."""
+
+    id: str = Field(description="Short key, e.g. mtat_test, synthetic_test, real_recordings.")
+    data: str = Field(description="The data it was measured on.")
+    split: str | None = None
+    n_clips: int | None = None
+    measured_by: str = Field(description="'project' (training.evaluate.evaluate here) or 'source'.")
+    source: str | None = Field(
+        None, description="Where the figures come from (measured_by=source)."
+    )
+    citation: str | None = None
+    per_tag: dict[str, TagScores] = Field(description="ROC-AUC and PR-AUC per tag, where given.")
+    macro: TagScores = Field(description="Macro averages over the evaluation's tags.")
+    macro_project_tags: TagScores | None = Field(
+        None,
+        description="Macro averages over the project's ten tags (where per-tag figures exist).",
+    )
 
 
 class ModelSummary(BaseModel):
@@ -93,9 +129,17 @@ class ModelSummary(BaseModel):
     tags: list[str]
     chunk_samples: int
     sample_rate: int
-    per_tag: dict[str, TagScores] = Field(description="Test ROC-AUC and PR-AUC per tag.")
-    macro: TagScores = Field(description="Macro averages over the tags.")
-    evaluated: bool = Field(description="Whether the card has an evaluation block.")
+    per_tag: dict[str, TagScores] = Field(
+        description="ROC-AUC and PR-AUC per tag of the headline evaluation (evaluations[0])."
+    )
+    macro: TagScores = Field(description="Macro averages of the headline evaluation.")
+    evaluated: bool = Field(description="Whether the card has any evaluation.")
+    evaluations: list[EvaluationSummary] = Field(
+        default_factory=list, description="Every evaluation of the model, headline first."
+    )
+    source: str | None = Field(None, description="Where the weights come from.")
+    licence: str | None = Field(None, description="Licence of the weights (text in the folder).")
+    attribution: str | None = None
     default: bool = Field(description="Whether requests without ?model= use this model.")
     loaded: bool
     provider: str | None = Field(None, description="Execution provider in use when loaded.")
@@ -154,6 +198,11 @@ class EvaluationEntry(BaseModel):
     trained_on: str | None = None
     evaluation: dict[str, Any] | None = Field(
         description="The card's evaluation block (evaluation.json), or null if never evaluated."
+    )
+    evaluations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every evaluation (training/evaluations.py), with evaluate()'s full results "
+        "where this project measured it.",
     )
 
 

@@ -4,19 +4,22 @@
   :func:`training.data.audio.load` (mix to mono, soxr resample to the model's rate, 16 kHz);
   the header is checked first (sample rate, duration limit), the decoded samples are counted
   against the limit (a header that understates the length stops there), under a wall-clock cap.
-* chunk: the clip-level prediction uses ``eval_chunks`` evenly spaced chunks
-  (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation); segments use
-  :func:`training.data.audio.hop_starts` every ``chunk_hop_s``. Clips shorter than one chunk (but at
-  least ``min_duration_s``) are zero-padded, as in training's evaluation.
+* chunk: a card with a ``clip_rule`` (the ported models) gets the chunks its original tool
+  scores (:class:`training.data.clips.ClipRule`: musicnn's non-overlapping patches of the
+  centre-padded clip, or Won et al.'s 16 chunks; clips too short for one chunk are tiled).
+  Other cards (the eight) get ``eval_chunks`` evenly spaced chunks
+  (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation), clips shorter than one
+  chunk (but at least ``min_duration_s``) zero-padded, as in training's evaluation. Segments use
+  :func:`training.data.audio.hop_starts` every ``chunk_hop_s``.
 * run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
   Batcher`, whose inference threads run chunks of concurrent requests together (at most
   ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
   rows back.
 
 Admission and back-pressure: before its body is read (``POST /predict``) or, without a ticket,
-before decoding, a request reserves ``eval_chunks`` chunks in the model's bounded queue (503 +
-``Retry-After`` when full). The header checks (probe: format, sample rate, duration) run before
-a decode slot is taken; decoding runs in worker threads, at most ``decode_concurrency`` at once
+before decoding, a request reserves the chunks of a :data:`TYPICAL_CLIP_S` clip (``eval_chunks``
+for evenly spaced chunks) in the model's bounded queue (503 + ``Retry-After`` when full). The
+header checks (probe: format, sample rate, duration) run before a decode slot is taken; decoding runs in worker threads, at most ``decode_concurrency`` at once
 (an anyio capacity limiter), so many concurrent uploads do not all hold decoded audio at the
 same time. The upload is bytes or a seekable file (the spooled body): never copied whole into
 memory here.
@@ -41,6 +44,7 @@ from app.config import Settings
 from app.errors import (
     AudioTooShortError,
     EmptyUploadError,
+    InvalidParameterError,
     PayloadTooLargeError,
     UnsupportedAudioError,
 )
@@ -63,6 +67,9 @@ from training.data.audio import (
 
 log = logging.getLogger("app")
 
+TYPICAL_CLIP_S = 30.0
+"""Clip length whose chunk count a request reserves before decoding (its length is unknown)."""
+
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
@@ -75,6 +82,34 @@ def _rewound(source: Source) -> Source:
     if hasattr(source, "seek"):
         source.seek(0)  # type: ignore[union-attr]
     return source
+
+
+def top_k(k: int | None, model: LoadedModel, n_ranked: int, option: str, all_tags: str) -> int:
+    """How many of the ``n_ranked`` tags to return: ``k`` (1..n_ranked, else 422), default all.
+    ``option`` names the setting (``query.top_k``, ``--top-k``), ``all_tags`` the one that ranks
+    all of the model's tags (for the message)."""
+    if k is None:
+        return n_ranked
+    if not 1 <= k <= n_ranked:
+        scope = "" if n_ranked == len(model.tags) else f" ranked without {all_tags}"
+        raise InvalidParameterError(
+            f"invalid request: {option}: {k} is not within the {n_ranked} tags of model "
+            f"{model.name!r}{scope} (use 1..{n_ranked})",
+            errors=[
+                {
+                    "loc": option.split("."),
+                    "msg": f"Input should be between 1 and {n_ranked}",
+                    "type": "less_than_equal" if k > n_ranked else "greater_than_equal",
+                }
+            ],
+        )
+    return k
+
+
+def ranked(tags: list[str], probs: np.ndarray, k: int) -> list[tuple[str, float]]:
+    """The ``k`` most probable ``(tag, probability)``, high to low (ties keep the model's order)."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(tags[i], float(probs[i])) for i in order]
 
 
 @dataclass(frozen=True)
@@ -259,10 +294,22 @@ class Tagger:
         return audio
 
     # -- chunk -------------------------------------------------------------------------------
+    def clip_count(self, model: LoadedModel, n_samples: int) -> int:
+        """Chunks the clip prediction of ``n_samples`` takes (the card's rule or eval_chunks)."""
+        rule = model.clip_rule
+        if rule is None:
+            return 1 if n_samples <= model.chunk_samples else self.settings.eval_chunks
+        return len(rule.starts(n_samples))
+
     def chunk(self, n_samples: int, model: LoadedModel, segments: bool) -> ChunkPlan:
-        """Start offsets: ``eval_chunks`` evenly spaced for the clip, a hop grid for segments."""
+        """Start offsets: the card's clip rule (else ``eval_chunks`` evenly spaced) for the
+        clip, a hop grid for segments. A clip rule's starts are in its padded clip."""
         length = model.chunk_samples
-        clip = chunk_starts(n_samples, length, self.settings.eval_chunks)
+        rule = model.clip_rule
+        if rule is None:
+            clip = chunk_starts(n_samples, length, self.settings.eval_chunks)
+        else:
+            clip = rule.starts(n_samples)
         seg = None
         if segments:
             hop = round(self.settings.chunk_hop_s * model.sample_rate) or length
@@ -331,8 +378,10 @@ class Tagger:
         return await anyio.to_thread.run_sync(self.registry.get, name)
 
     def admit(self, model: LoadedModel) -> Ticket:
-        """Reserve ``eval_chunks`` chunks in the model's queue (503 :class:`QueueFullError`)."""
-        return self.batcher(model).admit(self.settings.eval_chunks)
+        """Reserve the chunks of a :data:`TYPICAL_CLIP_S` clip in the model's queue (503
+        :class:`QueueFullError`)."""
+        typical = int(TYPICAL_CLIP_S * model.sample_rate)
+        return self.batcher(model).admit(self.clip_count(model, typical))
 
     def prepare(
         self, data: Source, model: LoadedModel, segments: bool, info: AudioInfo | None = None
@@ -340,7 +389,13 @@ class Tagger:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
         audio = self.decode(data, model.sample_rate, info)
         plan = self.chunk(len(audio.wave), model, segments)
-        return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
+        if model.clip_rule is None:
+            return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
+        chunks = model.clip_rule.chunks(audio.wave)  # (n_clip, L): padded/tiled as the original
+        if plan.segment_starts is not None:
+            seg = take_chunks(audio.wave, plan.segment_starts, plan.chunk_samples)
+            chunks = np.concatenate([chunks, seg])
+        return chunks, plan, audio
 
     async def tag(
         self,

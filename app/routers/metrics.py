@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from app.registry import card_evaluations
 from app.schemas import EvaluationEntry, MetricsResponse
 from app.state import ServiceState, get_state
 
@@ -29,7 +30,8 @@ tagger_request_duration_seconds_bucket{endpoint="/predict",le="0.1",method="POST
 async def evaluation_metrics(
     state: Annotated[ServiceState, Depends(get_state)],
 ) -> MetricsResponse:
-    """The evaluation block of every model card (test-split metrics per tag, macro, micro...).
+    """Every evaluation of every model card: what it was measured on, by this project or taken
+    from a named source, with the full metrics (per tag, macro, micro...) where computed here.
 
     These are the offline results stored at export time, not runtime counters: those are at
     ``GET /prometheus``.
@@ -37,7 +39,12 @@ async def evaluation_metrics(
     cards, _ = state.registry.cards()
     return MetricsResponse(
         models=[
-            EvaluationEntry(name=name, trained_on=card.trained_on, evaluation=card.evaluation)
+            EvaluationEntry(
+                name=name,
+                trained_on=card.trained_on,
+                evaluation=card.evaluation,
+                evaluations=card_evaluations(card),
+            )
             for name, card in cards.items()
         ]
     )

@@ -7,8 +7,14 @@ from typing import Annotated, Any
 import onnxruntime as ort
 from fastapi import APIRouter, Depends, Path
 
-from app.registry import ModelCard, evaluation_scores
-from app.schemas import ErrorResponse, ModelsResponse, ModelSummary, TagScores
+from app.registry import ModelCard, card_evaluations
+from app.schemas import (
+    ErrorResponse,
+    EvaluationSummary,
+    ModelsResponse,
+    ModelSummary,
+    TagScores,
+)
 from app.state import ServiceState, get_state
 
 router = APIRouter(tags=["models"])
@@ -34,8 +40,27 @@ def _scores(values: Any) -> TagScores:
     return TagScores(roc_auc=values.get("roc_auc"), pr_auc=values.get("pr_auc"))
 
 
+def _evaluation(entry: dict[str, Any]) -> EvaluationSummary:
+    per_tag = entry.get("per_tag") if isinstance(entry.get("per_tag"), dict) else {}
+    project = entry.get("macro_project_tags")
+    return EvaluationSummary(
+        id=str(entry.get("id", "")),
+        data=str(entry.get("data", "")),
+        split=entry.get("split"),
+        n_clips=entry.get("n_clips"),
+        measured_by=str(entry.get("measured_by", "")),
+        source=entry.get("source"),
+        citation=entry.get("citation"),
+        per_tag={tag: _scores(v) for tag, v in per_tag.items()},
+        macro=_scores(entry.get("macro")),
+        macro_project_tags=_scores(project) if isinstance(project, dict) else None,
+    )
+
+
 def _summary(name: str, card: ModelCard, state: ServiceState) -> ModelSummary:
-    per_tag, macro = evaluation_scores(card)
+    evaluations = [_evaluation(e) for e in card_evaluations(card)]
+    headline = evaluations[0] if evaluations else None
+    per_tag = headline.per_tag if headline else {}
     loaded = state.registry.loaded().get(name)
     return ModelSummary(
         name=name,
@@ -45,9 +70,13 @@ def _summary(name: str, card: ModelCard, state: ServiceState) -> ModelSummary:
         tags=card.tags,
         chunk_samples=card.chunk_samples,
         sample_rate=card.sample_rate,
-        per_tag={tag: _scores(per_tag.get(tag)) for tag in card.tags},
-        macro=_scores(macro),
-        evaluated=card.evaluation is not None,
+        per_tag={tag: per_tag.get(tag, TagScores()) for tag in card.tags},
+        macro=headline.macro if headline else TagScores(),
+        evaluated=bool(evaluations),
+        evaluations=evaluations,
+        source=card.source,
+        licence=card.licence,
+        attribution=card.attribution,
         default=name == state.default_model,
         loaded=loaded is not None,
         provider=loaded.provider if loaded else None,

@@ -7,17 +7,19 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 
+from app import tagger
 from app.batching import QueueFullError
-from app.errors import InvalidParameterError
 from app.schemas import (
     ErrorResponse,
     PredictResponse,
     SegmentPrediction,
     TagProbability,
+    TagSet,
     Timings,
 )
 from app.state import ServiceState, get_state
 from app.uploads import receive_upload
+from training.constants import TOP10_TAGS
 
 router = APIRouter(tags=["predict"])
 
@@ -103,9 +105,18 @@ REQUEST_BODY = {
 }
 
 
-def _ranked(tags: list[str], probs: np.ndarray, k: int) -> list[TagProbability]:
-    order = np.argsort(-probs, kind="stable")[:k]  # high to low; ties keep the model's order
-    return [TagProbability(tag=tags[i], probability=float(probs[i])) for i in order]
+def tag_columns(model_tags: list[str], all_tags: bool) -> tuple[np.ndarray, TagSet]:
+    """Columns of the model's output to rank: all of them with ``all_tags`` or for a model of at
+    most ten tags (as before), else the project's ten among them (all if it has none of them)."""
+    n = len(model_tags)
+    ten = [i for i, t in enumerate(model_tags) if t in TOP10_TAGS]
+    small = n <= len(TOP10_TAGS)
+    columns = list(range(n)) if all_tags or small or not ten else ten
+    note = None
+    if all_tags and small:
+        note = f"this model has only {n} tags; all of them are ranked"
+    tag_set = TagSet(all_tags=all_tags, model_tags=n, ranked=len(columns), note=note)
+    return np.asarray(columns, dtype=np.int64), tag_set
 
 
 @router.post(
@@ -128,17 +139,25 @@ async def predict(
         Query(
             ge=1,
             le=MAX_TOP_K,
-            description="How many tags to return, 1..K where K is the model's number of tags "
-            "(at most 50; default: min(10, K)).",
+            description="How many tags to return, 1..ranked (at most 50; default: all ranked: "
+            "the project's ten, or all of the model's with all_tags=true).",
         ),
     ] = None,
+    all_tags: Annotated[
+        bool,
+        Query(
+            description="Rank all of the model's tags (50 for the MTAT top-50 models) instead of "
+            "the project's ten; a 10-tag model returns its ten and says so in tag_set.note."
+        ),
+    ] = False,
     segments: Annotated[
         bool,
         Query(description="Also return probabilities per segment (every TAGGER_CHUNK_HOP_S)."),
     ] = False,
 ) -> PredictResponse:
-    """Decode the upload (mono, 16 kHz), average the model's probabilities over evenly spaced
-    chunks, and return the tags from most to least probable.
+    """Decode the upload (mono, 16 kHz), average the model's probabilities over its chunks
+    (evenly spaced, or every hop, as the model card says), and return the tags from most to
+    least probable: the project's ten by default, all of the model's with ``all_tags=true``.
 
     Admission happens before the body is read: the query is checked, then the request takes an
     upload slot and a reservation in the model's inference queue, or gets 503 with
@@ -153,20 +172,9 @@ async def predict(
     loaded = await state.tagger.load(name)
     if newly_loaded:
         state.metrics.observe_loaded(loaded)
-    n_tags = len(loaded.tags)
-    k = top_k if top_k is not None else min(10, n_tags)
-    if k > n_tags:
-        raise InvalidParameterError(
-            f"invalid request: query.top_k: {k} is more than the {n_tags} tags of model {name!r} "
-            f"(use 1..{n_tags})",
-            errors=[
-                {
-                    "loc": ["query", "top_k"],
-                    "msg": f"Input should be less than or equal to {n_tags}",
-                    "type": "less_than_equal",
-                }
-            ],
-        )
+    columns, tag_set = tag_columns(loaded.tags, all_tags)
+    tags = [loaded.tags[i] for i in columns]
+    k = tagger.top_k(top_k, loaded, len(tags), "query.top_k", "all_tags=true")
     batcher = state.tagger.batcher(loaded)
     try:
         with state.uploads.take(batcher.retry_after_s()):
@@ -193,7 +201,7 @@ async def predict(
                 start_s=s.start_s,
                 end_s=s.end_s,
                 probabilities={
-                    t: float(p) for t, p in zip(loaded.tags, s.probabilities, strict=True)
+                    t: float(p) for t, p in zip(tags, s.probabilities[columns], strict=True)
                 },
             )
             for s in result.segments
@@ -201,7 +209,10 @@ async def predict(
     return PredictResponse(
         model=name,
         provider=loaded.provider,
-        tags=_ranked(loaded.tags, result.probabilities, k),
+        tags=[
+            TagProbability(tag=t, probability=p)
+            for t, p in tagger.ranked(tags, result.probabilities[columns], k)
+        ],
         duration_s=result.duration_s,
         sample_rate=loaded.sample_rate,
         chunk_s=loaded.chunk_samples / loaded.sample_rate,
@@ -212,4 +223,5 @@ async def predict(
             total_ms=round(result.total_ms, 3),
         ),
         segments=segs,
+        tag_set=tag_set,
     )

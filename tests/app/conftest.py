@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.app.support import make_models_dir
+from app.flood import served
+from tests.app.support import make_models_dir, server_env
 
 
 @pytest.fixture(scope="module")
@@ -18,3 +20,13 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The real server on 127.0.0.1 with the three test models, a 1 MiB upload limit and one
+    intra-op thread: ``(base URL, log file)``."""
+    models = make_models_dir(tmp_path_factory.mktemp("served"))
+    env = server_env(models, TAGGER_MAX_UPLOAD_MB="1")
+    with served(env, ready_s=60) as (url, _pid, log):
+        yield url, log

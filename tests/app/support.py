@@ -17,8 +17,13 @@ import onnx
 import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
-from training.constants import SAMPLE_RATE, TOP10_TAGS
+from training.constants import SAMPLE_RATE, TOP10_TAGS, mtat_tag_columns
 from training.data.audio import encode_mp3
+
+TAGS50: tuple[str, ...] = (
+    TOP10_TAGS + tuple(t for t in mtat_tag_columns() if t not in TOP10_TAGS)[:40]
+)
+"""50 MTAT tags, the project's ten first (as the ported top-50 models): for 50-output test models."""
 
 METRIC_KEYS = (
     "accuracy",
@@ -118,8 +123,10 @@ def write_model(
     macro_roc: float | None,
     seed: int = 0,
     tags: tuple[str, ...] = TOP10_TAGS,
+    **card_fields: object,
 ) -> Path:
-    """``models_dir/name/{model.onnx, card.json}`` as the exporter writes them."""
+    """``models_dir/name/{model.onnx, card.json}`` as the exporter writes them; ``card_fields``
+    add or replace card fields (``hop_samples``, ``pad``, ``evaluations``...)."""
     folder = models_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(feature_model(chunk_samples, len(tags), seed), folder / "model.onnx")
@@ -142,6 +149,7 @@ def write_model(
         "code_version": "test",
         "export_check": {"max_abs_diff": 0.0, "tolerance": 1e-4, "onnx_checker": True},
         "evaluation": None if macro_roc is None else evaluation_block(list(tags), macro_roc, seed),
+        **card_fields,
     }
     (folder / "card.json").write_text(json.dumps(card, indent=1))
     return folder
@@ -153,6 +161,13 @@ def make_models_dir(root: Path) -> Path:
     write_model(root, "beta", 24_000, 0.90, seed=2)
     write_model(root, "gamma", 8_000, None, seed=3)
     return root
+
+
+def server_env(models_dir: Path, **settings: str) -> dict[str, str]:
+    """``TAGGER_*`` variables for a test server (app.flood.served): the models, one intra-op
+    thread, and ``settings`` (``TAGGER_PROVIDERS`` defaults to auto)."""
+    env = {"TAGGER_PROVIDERS": "auto", "TAGGER_INTRA_OP_THREADS": "1"}
+    return {**env, "TAGGER_MODELS_DIR": str(models_dir), **settings}
 
 
 def tone(seconds: float, sr: int = SAMPLE_RATE, channels: int = 1, seed: int = 0) -> np.ndarray:

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from app.flood import served
-from tests.app.support import make_models_dir
 from tests.paths import MTAT_CLIP
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {
-        "TAGGER_MODELS_DIR": str(make_models_dir(tmp_path_factory.mktemp("served"))),
-        "TAGGER_PROVIDERS": "auto",
-        "TAGGER_MAX_UPLOAD_MB": "1",
-        "TAGGER_INTRA_OP_THREADS": "1",
-    }
-    with served(env, ready_s=60) as (url, _pid, log):  # cwd: a temporary folder, not the repo
-        yield url
+def server(live_server: tuple[str, Path]) -> Iterator[str]:
+    url, log = live_server
+    yield url
     assert "FALLING BACK to CPU" in log.read_text() or "on CUDAExecutionProvider" in log.read_text()
 
 

@@ -1,0 +1,6 @@
+"""``python -m app tag PATH...``: tag audio files in process (see :mod:`app.cli`)."""
+
+from app.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

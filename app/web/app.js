@@ -1,0 +1,422 @@
+// The tagging page: upload -> POST /predict?segments=true -> bars, heatmap over time, timings;
+// and the models view from GET /models (every model's evaluations, each named by its data).
+// Plain JS and SVG, no build step, no external requests. URLs are relative so the page works
+// behind a path prefix.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+
+// -- small helpers --------------------------------------------------------------------------
+function el(tag, attrs = {}, ...children) {
+  const node = tag.startsWith("svg:")
+    ? document.createElementNS(SVG, tag.slice(4))
+    : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") node.textContent = v;
+    else if (k === "class") node.setAttribute("class", v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+const fmt = (x, digits = 3) => (typeof x === "number" && isFinite(x) ? x.toFixed(digits) : "–");
+const ms = (x) => (typeof x === "number" ? `${x.toFixed(x < 10 ? 1 : 0)} ms` : "–");
+const seconds = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+
+// Viridis (perceptually uniform, colour-blind safe), 9 stops, interpolated.
+const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80",
+  "#5ec962", "#addc30", "#fde725"];
+function colour(t) {
+  if (typeof t !== "number" || !isFinite(t)) return "#e5e5e5";
+  const x = Math.min(Math.max(t, 0), 1) * (VIRIDIS.length - 1);
+  const i = Math.min(Math.floor(x), VIRIDIS.length - 2);
+  const a = hex(VIRIDIS[i]), b = hex(VIRIDIS[i + 1]), f = x - i;
+  return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(",")})`;
+}
+function hex(h) { return [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)); }
+const ink = (t) => (t > 0.6 ? "#111" : "#fff"); // text readable on the cell's colour
+
+function legend(node, lo, hi, label) {
+  node.replaceChildren(
+    el("span", { text: `${label} ${lo}` }),
+    el("span", { class: "ramp", "aria-hidden": "true",
+      style: `background: linear-gradient(to right, ${VIRIDIS.join(",")})` }),
+    el("span", { text: String(hi) }),
+  );
+}
+
+// -- errors ---------------------------------------------------------------------------------
+const STATUS_TITLES = {
+  400: "This file cannot be tagged",
+  401: "This service needs an API key: enter it and try again",
+  404: "Not found",
+  413: "Too large",
+  415: "Not audio the service can decode",
+  422: "Invalid request",
+  429: "Too many requests",
+  500: "The service failed",
+  503: "The service is busy or starting",
+};
+
+// A readable message from an API error: the title for the status and the API's `detail`.
+function apiError(status, body, fallback) {
+  const detail = body && typeof body.detail === "string" ? body.detail : fallback;
+  const title = STATUS_TITLES[status] || (status ? `HTTP ${status}` : "No answer");
+  return { title: status ? `${title} (HTTP ${status})` : title, detail };
+}
+
+function showError(node, err) {
+  node.replaceChildren(el("strong", { text: err.title }), el("p", { text: err.detail }));
+  node.hidden = false;
+}
+
+// With TAGGER_API_KEYS set the API answers 401: the page then asks for a key (kept for this tab
+// only) and sends it as `Authorization: Bearer <key>`.
+const KEY = "tagger-api-key";
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+function askForKey() {
+  $("key-box").hidden = false;
+  $("api-key").focus();
+}
+
+async function getJSON(url) {
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json", ...authHeaders() } });
+  } catch (e) {
+    throw apiError(0, null, `could not reach the service (${e.message})`);
+  }
+  const body = await response.json().catch(() => null);
+  if (response.status === 401) askForKey();
+  if (!response.ok) throw apiError(response.status, body, response.statusText);
+  return body;
+}
+
+// -- models: shared by the selector and the models view --------------------------------------
+const state = { models: null, result: null, file: null, objectUrl: null };
+
+async function loadModels() {
+  if (!state.models) state.models = await getJSON("models");
+  return state.models;
+}
+
+const realMTAT = (m) => m.trained_on === "mtat";
+const trainedOnText = (m) =>
+  m.trained_on === "mtat" ? "real MTAT" : m.trained_on ? m.trained_on : "unknown";
+
+function fillModelSelect(models) {
+  const select = $("model");
+  if (models.default_model) select.options[0].textContent = `service default (${models.default_model})`;
+  for (const m of models.models) {
+    const flags = [m.default ? "default" : null, trainedOnText(m), `${m.tags.length} tags`];
+    select.append(el("option", { value: m.name, text: `${m.name} (${flags.filter(Boolean).join(", ")})` }));
+  }
+}
+
+// One model's evaluations (GET /models), headline first: the data each was measured on, and by
+// whom: this project (training.evaluate) or a named source.
+function evaluations(m) {
+  return (m.evaluations || []).map((ev) => ({
+    data: ev.data || ev.id || "unnamed data",
+    origin: ev.measured_by === "project" ? "measured here"
+      : `from ${ev.source || ev.citation || "its source"}`,
+    per_tag: ev.per_tag || {},
+    macro: ev.macro || {},
+  }));
+}
+
+// -- tagging --------------------------------------------------------------------------------
+function chooseFile(file) {
+  state.file = file;
+  $("drop-hint").textContent = file ? `${file.name} (${(file.size / 1048576).toFixed(1)} MiB)` :
+    "or drop a file anywhere in this box";
+}
+
+function setBusy(label, fraction) {
+  $("progress").hidden = label === null;
+  $("tag-button").disabled = label !== null;
+  if (label === null) return;
+  $("progress-label").textContent = label;
+  const bar = $("progress-bar");
+  if (fraction === null) bar.removeAttribute("value"); // indeterminate while the model runs
+  else bar.value = fraction;
+}
+
+// POST the file with XMLHttpRequest (fetch cannot report upload progress).
+function upload(file, params) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `predict?${params}`);
+    xhr.responseType = "json";
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) setBusy(`Uploading… ${Math.round((100 * e.loaded) / e.total)} %`, e.loaded / e.total);
+    };
+    xhr.upload.onload = () => setBusy("Tagging…", null);
+    xhr.onload = () => resolve({ status: xhr.status, body: xhr.response });
+    xhr.onerror = () => resolve({ status: 0, body: null });
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}
+
+async function tag(event) {
+  event.preventDefault();
+  $("error").hidden = true;
+  const file = state.file || $("file").files[0];
+  if (!file) {
+    showError($("error"), { title: "No file chosen", detail: "Choose an audio file or drop one in the box first." });
+    return;
+  }
+  const params = new URLSearchParams({ segments: "true" });
+  const name = $("model").value;
+  if (name) params.set("model", name);
+  if ($("all-tags").checked) params.set("all_tags", "true");
+  setBusy("Uploading…", 0);
+  const t0 = performance.now();
+  const { status, body } = await upload(file, params);
+  setBusy(null);
+  if (status === 401) askForKey();
+  if (status !== 200 || !body || !Array.isArray(body.tags)) {
+    showError($("error"), apiError(status, body, status === 0
+      ? "The connection closed before an answer: the service may be down, or the file may be over its upload limit."
+      : "The service answered without a result."));
+    return;
+  }
+  state.result = body;
+  renderResult(body, file, performance.now() - t0);
+}
+
+function renderResult(r, file, roundTripMs) {
+  $("results").hidden = false;
+  $("summary").textContent =
+    `${file.name}: ${r.duration_s.toFixed(1)} s, tagged by ${r.model}. Top tag: ${r.tags[0]?.tag ?? "none"}.`;
+  $("bars").replaceChildren(...r.tags.map((t) =>
+    el("li", { class: "bar", "data-tag": t.tag },
+      el("span", { class: "bar-tag", text: t.tag }),
+      el("span", { class: "bar-track", "aria-hidden": "true" },
+        el("span", { class: "bar-fill", style: `width: ${(100 * t.probability).toFixed(1)}%` })),
+      el("span", { class: "bar-value", text: fmt(t.probability) }))));
+  if (state.objectUrl) URL.revokeObjectURL(state.objectUrl);
+  state.objectUrl = URL.createObjectURL(file);
+  $("player").src = state.objectUrl;
+  drawSegments(r);
+  const rows = [
+    ["Model", r.model], ["Provider", r.provider],
+    ["Decode", ms(r.timings.decode_ms)], ["Inference", ms(r.timings.inference_ms)],
+    ["Service total", ms(r.timings.total_ms)], ["Upload + answer (this browser)", ms(roundTripMs)],
+    ["Audio", `${r.duration_s.toFixed(2)} s at ${r.sample_rate} Hz`],
+    ["Chunks", `${r.n_chunks} of ${r.chunk_s.toFixed(2)} s averaged`],
+  ];
+  $("timings").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+// The heatmap over time: one row per tag (the order of the bars), one column per segment.
+function drawSegments(r) {
+  const host = $("heatmap");
+  const segments = r.segments || [];
+  const tags = r.tags.map((t) => t.tag);
+  const labelW = 84, rowH = 18, axisH = 18;
+  const width = Math.max(host.clientWidth || 600, 280);
+  const plotW = width - labelW - 4;
+  const duration = r.duration_s || 1;
+  const x = (s) => labelW + (plotW * s) / duration;
+  const svg = el("svg:svg", {
+    width, height: tags.length * rowH + axisH, class: "segments", tabindex: "0", role: "img",
+    "data-segments": segments.length,
+    "aria-label": `Tag probabilities over ${segments.length} segments of the track; arrow keys move the playback`,
+  });
+  tags.forEach((tag, row) => {
+    svg.append(el("svg:text", { x: labelW - 6, y: row * rowH + rowH / 2, class: "row-label",
+      "text-anchor": "end", "dominant-baseline": "central", text: tag }));
+    segments.forEach((s, i) => {
+      const end = i + 1 < segments.length ? Math.min(segments[i + 1].start_s, s.end_s) : s.end_s;
+      const p = s.probabilities[tag];
+      svg.append(el("svg:rect", { class: "cell", x: x(s.start_s), y: row * rowH,
+        width: Math.max(x(end) - x(s.start_s), 1), height: rowH - 1, fill: colour(p),
+        "data-segment": i, "data-tag": tag },
+        el("svg:title", { text: `${tag} ${seconds(s.start_s)}–${seconds(end)}: ${fmt(p)}` })));
+    });
+  });
+  const y = tags.length * rowH;
+  for (const [t, anchor] of [[0, "start"], [duration / 2, "middle"], [duration, "end"]]) {
+    svg.append(el("svg:text", { x: x(t), y: y + axisH - 4, class: "axis", "text-anchor": anchor, text: seconds(t) }));
+  }
+  const cursor = el("svg:line", { id: "cursor", x1: x(0), x2: x(0), y1: 0, y2: y, class: "cursor" });
+  svg.append(cursor);
+  const seek = (t) => { $("player").currentTime = Math.min(Math.max(t, 0), duration); moveCursor(); };
+  svg.addEventListener("click", (e) => {
+    const box = svg.getBoundingClientRect();
+    seek(((e.clientX - box.left - labelW) / plotW) * duration);
+  });
+  svg.addEventListener("keydown", (e) => {
+    const step = r.chunk_s || 1, now = $("player").currentTime;
+    const to = { ArrowRight: now + step, ArrowLeft: now - step, Home: 0, End: duration }[e.key];
+    if (to !== undefined) { e.preventDefault(); seek(to); }
+  });
+  host.replaceChildren(svg);
+  legend($("heatmap-legend"), 0, 1, `${segments.length} segments of ${fmt(r.chunk_s, 2)} s · probability`);
+  moveCursor();
+}
+
+function moveCursor() {
+  const cursor = $("cursor"), r = state.result;
+  if (!cursor || !r) return;
+  const svg = cursor.ownerSVGElement, labelW = 84;
+  const plotW = Number(svg.getAttribute("width")) - labelW - 4;
+  const px = labelW + (plotW * Math.min($("player").currentTime, r.duration_s)) / (r.duration_s || 1);
+  cursor.setAttribute("x1", px);
+  cursor.setAttribute("x2", px);
+}
+
+function followPlayback() {
+  moveCursor();
+  if (!$("player").paused) requestAnimationFrame(followPlayback);
+}
+
+// -- models view ----------------------------------------------------------------------------
+function renderModels(models) {
+  const list = models.models;
+  const real = list.filter(realMTAT).map((m) => m.name);
+  $("models-summary").textContent = `${list.length} model(s); default: ${models.default_model ?? "none"}; ` +
+    (real.length ? `trained on real MTAT: ${real.join(", ")}.` : "none is trained on real MTAT audio.") +
+    ` Providers available: ${models.available_providers.join(", ")}.`;
+  $("models-table").tBodies[0].replaceChildren(...list.map((m) => {
+    const evs = evaluations(m);
+    return el("tr", { "data-model": m.name },
+      el("th", { scope: "row" }, m.name, m.default ? el("span", { class: "badge", text: "default" }) : null),
+      el("td", {}, el("span", { class: realMTAT(m) ? "badge real" : "badge", text: trainedOnText(m) })),
+      el("td", { text: m.architecture ?? "–" }),
+      el("td", { class: "num", text: m.parameters ? m.parameters.toLocaleString("en") : "–" }),
+      el("td", { class: "num", text: String(m.tags.length) }),
+      el("td", {}, evs.length ? el("ul", { class: "evals" }, ...evs.map((ev) => el("li", {},
+        `${ev.data}: ROC-AUC ${fmt(ev.macro.roc_auc)}, PR-AUC ${fmt(ev.macro.pr_auc)}`,
+        ev.origin ? el("span", { class: "origin", text: ` (${ev.origin})` }) : null)))
+        : "not evaluated"),
+      el("td", { text: m.loaded ? `${m.provider}${m.fallback ? " (CUDA fallback)" : ""}` : "not loaded" }));
+  }));
+  const invalid = Object.entries(models.invalid || {});
+  $("models-invalid").hidden = !invalid.length;
+  $("models-invalid").textContent = invalid.map(([n, why]) => `${n}: ${why}`).join("; ");
+  renderScores();
+}
+
+// Per-tag scores of every evaluation: a heatmap and the same numbers in a table.
+function renderScores() {
+  const models = state.models;
+  if (!models) return;
+  const metric = $("metric").value;
+  const label = metric === "roc_auc" ? "ROC-AUC" : "PR-AUC";
+  const lo = metric === "roc_auc" ? 0.5 : 0; // ROC-AUC 0.5 is chance
+  const scale = (v) => (typeof v === "number" ? (v - lo) / (1 - lo) : NaN);
+  const tags = [...new Set(models.models.flatMap((m) => m.tags))];
+  const rows = models.models.flatMap((m) => evaluations(m).map((ev) => ({ model: m, ev })));
+  const value = (row, tag) => row.ev.per_tag[tag]?.[metric];
+  const several = new Set(rows.map((r) => r.model.name)).size < rows.length;
+  const rowName = (row) =>
+    `${row.model.name}${realMTAT(row.model) ? " ★" : ""}${several ? ` · ${row.ev.data}` : ""}`;
+
+  const labelW = Math.max(80, 7 * Math.max(0, ...rows.map((r) => rowName(r).length)) + 12);
+  const cell = 30, headH = 86;
+  const svg = el("svg:svg", { width: labelW + cell * (tags.length + 1) + 8,
+    height: headH + cell * rows.length, role: "img", class: "scores",
+    "aria-label": `${label} per tag for ${rows.length} evaluation(s); the same numbers are in the table below` });
+  [...tags, "macro"].forEach((tag, j) => {
+    const cx = labelW + j * cell + cell / 2;
+    svg.append(el("svg:text", { x: cx, y: headH - 6, class: "col-label",
+      transform: `rotate(-55 ${cx} ${headH - 6})`, text: tag }));
+  });
+  rows.forEach((row, i) => {
+    svg.append(el("svg:text", { x: labelW - 6, y: headH + i * cell + cell / 2, class: "row-label",
+      "text-anchor": "end", "dominant-baseline": "central", text: rowName(row) }));
+    [...tags, "macro"].forEach((tag, j) => {
+      const v = tag === "macro" ? row.ev.macro[metric] : value(row, tag);
+      svg.append(el("svg:rect", { x: labelW + j * cell, y: headH + i * cell, width: cell - 1,
+        height: cell - 1, fill: colour(scale(v)), "data-model": row.model.name, "data-tag": tag },
+        el("svg:title", { text: `${rowName(row)}, ${tag}: ${label} ${fmt(v)}` })));
+      if (typeof v === "number") {
+        svg.append(el("svg:text", { x: labelW + j * cell + cell / 2, y: headH + i * cell + cell / 2,
+          class: "cell-value", fill: ink(scale(v)), "text-anchor": "middle",
+          "dominant-baseline": "central", text: v.toFixed(2).replace(/^0/, "") }));
+      }
+    });
+  });
+  $("scores-heatmap").replaceChildren(rows.length ? svg : el("p", { text: "No model has an evaluation." }));
+  legend($("scores-legend"), lo, 1, label);
+
+  const table = $("scores-table");
+  $("scores-caption").textContent = `${label} per tag (★ = trained on real MTAT)`;
+  $("scores-hint").textContent = several
+    ? "One row per evaluation: each model on each data set it was evaluated on."
+    : "One row per model, evaluated on the data named in the table of models above.";
+  table.tHead.replaceChildren(el("tr", {}, el("th", { scope: "col", text: "Model" }),
+    ...[...tags, "macro"].map((t) => el("th", { scope: "col", text: t })),
+    several ? el("th", { scope: "col", text: "Evaluated on" }) : null));
+  table.tBodies[0].replaceChildren(...rows.map((row) => el("tr", { "data-model": row.model.name },
+    el("th", { scope: "row", text: row.model.name + (realMTAT(row.model) ? " ★" : "") }),
+    ...[...tags, "macro"].map((t) => {
+      const v = t === "macro" ? row.ev.macro[metric] : value(row, t);
+      return el("td", { class: "num", text: fmt(v) });
+    }),
+    several ? el("td", { class: "data", text: `${row.ev.data} (${row.ev.origin})` }) : null)));
+}
+
+// -- router ---------------------------------------------------------------------------------
+function route() {
+  const view = location.hash === "#models" ? "models" : "tag";
+  $("view-tag").hidden = view !== "tag";
+  $("view-models").hidden = view !== "models";
+  $("nav-tag").setAttribute("aria-current", view === "tag" ? "page" : "false");
+  $("nav-models").setAttribute("aria-current", view === "models" ? "page" : "false");
+  if (view === "models") {
+    loadModels().then(renderModels, (err) => showError($("models-error"), err));
+  }
+}
+
+function init() {
+  $("tag-form").addEventListener("submit", tag);
+  $("file").addEventListener("change", () => chooseFile($("file").files[0]));
+  const drop = $("drop");
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    drop.addEventListener(type, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer.files.length) chooseFile(e.dataTransfer.files[0]);
+  });
+  $("player").addEventListener("play", followPlayback);
+  $("player").addEventListener("seeked", moveCursor);
+  $("player").addEventListener("timeupdate", moveCursor);
+  $("metric").addEventListener("change", renderScores);
+  $("api-key").value = sessionStorage.getItem(KEY) || "";
+  $("key-box").hidden = !$("api-key").value;
+  $("api-key").addEventListener("change", () => {
+    sessionStorage.setItem(KEY, $("api-key").value.trim());
+    state.models = null;
+    $("error").hidden = true;
+    $("model").replaceChildren($("model").options[0]);
+    loadModels().then(fillModelSelect, (err) => showError($("error"), err));
+    route();
+  });
+  let resize;
+  window.addEventListener("resize", () => {
+    clearTimeout(resize);
+    resize = setTimeout(() => state.result && drawSegments(state.result), 150);
+  });
+  window.addEventListener("hashchange", route);
+  loadModels().then(fillModelSelect, (err) => showError($("error"), err));
+  route();
+}
+
+init();
