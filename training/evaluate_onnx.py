@@ -190,20 +190,28 @@ REAL_DATA = (
 )
 
 
+def data_entries(
+    model: OnnxModel, synthetic_cache: Path | None, real: Path | None, synthetic_clips: int | None
+) -> list[dict[str, Any]]:
+    """The entries measured here on the given data: synthetic test split, real recordings."""
+    entries = []
+    if synthetic_cache is not None:
+        data = SYNTHETIC_DATA.format(clips=synthetic_clips or "?", split="test")
+        entries.append(evaluate_on_cache(model, synthetic_cache, "synthetic_small_test", data))
+    if real is not None:
+        data = REAL_DATA.format(n=len(read_labels(real)))
+        entries.append(evaluate_on_recordings(model, real, "real_recordings", data))
+    return entries
+
+
 def evaluate_folder(
     folder: Path, synthetic_cache: Path | None, real: Path | None, synthetic_clips: int | None
 ) -> dict[str, Any]:
     """Add the synthetic-test and real-recordings entries to one model folder's card."""
     model = OnnxModel(folder)
     card = model.card
-    if synthetic_cache is not None:
-        data = SYNTHETIC_DATA.format(clips=synthetic_clips or "?", split="test")
-        card = upsert(card, evaluate_on_cache(model, synthetic_cache, "synthetic_small_test", data))
-    if real is not None:
-        n = len(read_labels(real))
-        card = upsert(
-            card, evaluate_on_recordings(model, real, "real_recordings", REAL_DATA.format(n=n))
-        )
+    for entry in data_entries(model, synthetic_cache, real, synthetic_clips):
+        card = upsert(card, entry)
     return card
 
 

@@ -35,15 +35,7 @@ from typing import Any
 import numpy as np
 
 from training.constants import SAMPLE_RATE
-from training.evaluate_onnx import (
-    REAL_DATA,
-    SYNTHETIC_DATA,
-    OnnxModel,
-    evaluate_on_cache,
-    evaluate_on_recordings,
-    read_labels,
-    write_card,
-)
+from training.evaluate_onnx import OnnxModel, data_entries, write_card
 from training.evaluations import from_source, measured
 from training.export import (
     DEFAULT_OPSET,
@@ -252,13 +244,7 @@ def import_port(
     entries = [headline(spec, source)]
     card["evaluation"] = entries[0] if entries[0]["measured_by"] == "project" else None
     write_card(folder, {**card, "evaluations": entries})  # the ONNX path below reads the card
-    onnx_model = OnnxModel(folder)
-    if synthetic_cache is not None:
-        data = SYNTHETIC_DATA.format(clips=synthetic_clips or "?", split="test")
-        entries.append(evaluate_on_cache(onnx_model, synthetic_cache, "synthetic_small_test", data))
-    if real is not None:
-        data = REAL_DATA.format(n=len(read_labels(real)))
-        entries.append(evaluate_on_recordings(onnx_model, real, "real_recordings", data))
+    entries += data_entries(OnnxModel(folder), synthetic_cache, real, synthetic_clips)
     card["evaluations"] = entries
     write_card(folder, card)
     return card
