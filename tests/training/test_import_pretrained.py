@@ -30,7 +30,10 @@ def write_predictions(root: Path, rng: np.random.Generator, n: int = 30) -> tupl
     y_true[0], y_true[1] = 1, 0
     y_prob = np.clip(0.3 * y_true + 0.7 * rng.random((n, 50)), 0, 1)
     for name, values in (("est", y_prob), ("gt", y_true)):
-        lines = [f"{i}\tf/a,b-{i}.mp3," + ",".join(map(str, row.tolist())) for i, row in enumerate(values)]
+        lines = [
+            f"{i}\tf/a,b-{i}.mp3," + ",".join(map(str, row.tolist()))
+            for i, row in enumerate(values)
+        ]
         (results / f"mtat_musicnn_test_{name}.csv").write_text("\n".join(lines) + "\n")
     return y_true, y_prob
 
