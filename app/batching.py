@@ -54,6 +54,15 @@ class QueueFullError(ServiceError):
     """The model's inference queue is full (503 with a ``Retry-After`` header)."""
 
     status_code = 503
+    log_each = False  # one summary line per interval (app.admission.OverloadLog)
+
+    @classmethod
+    def retry_in(cls, detail: str, retry_after_s: int, **extra: object) -> QueueFullError:
+        """The error with ``retry_after_s`` in its body and its ``Retry-After`` header."""
+        err = cls(f"{detail}; retry in about {retry_after_s} s", **extra)
+        err.extra["retry_after_s"] = retry_after_s
+        err.headers = {"Retry-After": str(retry_after_s)}
+        return err
 
 
 class BatcherClosedError(ServiceError):
@@ -166,6 +175,7 @@ class Batcher:
         bucket: bool = False,
         observer: BatchObserver | None = None,
         workers: int = 1,
+        sec_per_row: float = 0.0,
     ) -> None:
         if max_batch < 1 or max_queue < 1 or max_wait_s < 0 or workers < 1:
             raise ValueError("max_batch, max_queue and workers must be >= 1 and max_wait_s >= 0")
@@ -184,7 +194,10 @@ class Batcher:
         self._queued = 0  # rows submitted and not yet handed to a run
         self._reserved = 0  # chunks reserved by admitted requests still decoding
         self._decoding = 0  # admitted requests still decoding (= more work on its way)
-        self._sec_per_row = 0.0  # EWMA of run time per row, for Retry-After
+        # Retry-After: EWMA of run time per row (seeded by the model's warm-up runs) and of
+        # decode time per request, both already divided by the threads doing that work.
+        self._sec_per_row = sec_per_row / workers
+        self._decode_share = 0.0
         self._busy = 0  # inference threads in a run
         self._closed = False
         self.workers = workers
@@ -202,9 +215,19 @@ class Batcher:
         return self._queued + self._reserved
 
     def retry_after_s(self) -> int:
-        """Whole seconds after which the queue has probably drained (at least 1)."""
+        """Whole seconds after which the queue has probably drained (at least 1): queued and
+        reserved chunks x measured run time per chunk, plus the admitted requests still to
+        decode x measured decode time per request (0.05 s per chunk before any measurement)."""
         per_row = self._sec_per_row or 0.05
-        return max(1, math.ceil(self.depth * per_row))
+        return max(1, math.ceil(self.depth * per_row + self._decoding * self._decode_share))
+
+    def observe_decode(self, seconds: float, decoders: int) -> None:
+        """Feed the decode time of one request into the Retry-After estimate."""
+        share = seconds / max(decoders, 1)
+        with self._cond:
+            self._decode_share = (
+                share if not self._decode_share else 0.8 * self._decode_share + 0.2 * share
+            )
 
     def _full(self, extra: int) -> bool:
         # An empty queue always takes a request, so one large request is never refused forever.
@@ -213,16 +236,13 @@ class Batcher:
     def _reject(self) -> QueueFullError:
         self.stats.rejected += 1
         self.observer.rejected(self.name)
-        retry = self.retry_after_s()
-        err = QueueFullError(
+        return QueueFullError.retry_in(
             f"model {self.name!r} is busy: its inference queue holds {self.depth} chunks "
-            f"(limit {self.max_queue}); retry in about {retry} s",
+            f"(limit {self.max_queue})",
+            self.retry_after_s(),
             queue_depth=self.depth,
             max_queue=self.max_queue,
-            retry_after_s=retry,
         )
-        err.headers = {"Retry-After": str(retry)}
-        return err
 
     def admit(self, estimate: int) -> Ticket:
         """Reserve ``estimate`` chunks for a request about to decode, or raise 503 when full."""

@@ -80,7 +80,7 @@ def make_clips(n: int, source: str, seconds: float = 29.1, seed: int = 0) -> lis
     if source == "mtat":
         return [MTAT_CLIP.read_bytes()] * n
     from training.data.audio import encode_mp3
-    from training.synth import render_clip
+    from training.data.synth import render_clip
 
     rng = np.random.default_rng(seed)
     clips = []

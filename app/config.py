@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "won_musicnn"
@@ -114,6 +114,76 @@ class Settings(BaseSettings):
         "they burn cores that decoding needs).",
     )
     log_level: str = Field("INFO", description="Log level of the 'app' logger.")
+    # -- hardening: admission, timeouts, access (docs/SECURITY.md) --------------------------
+    max_uploads: int = Field(
+        64,
+        ge=1,
+        description="/predict requests whose body is being received or waits for decoding, all "
+        "models together (each holds one spool file); past it 503 with Retry-After, decided "
+        "before the body is read.",
+    )
+    spool_memory_mb: float = Field(
+        1.0,
+        ge=0,
+        description="Bytes of one upload kept in memory (MiB); the rest of the body streams to a "
+        "temporary file in TAGGER_SPOOL_DIR, deleted when the request ends.",
+    )
+    spool_dir: Path | None = Field(
+        None, description="Folder for upload spool files (default: the system's temporary folder)."
+    )
+    sniff_bytes: int = Field(
+        65536,
+        ge=16,
+        description="Bytes at the start of an upload searched for an audio header before the rest "
+        "is read (415 when none is found).",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for the next piece of a request body; past it 408 and the "
+        "connection is closed.",
+    )
+    request_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Upper bound of a whole request, body included (408 while the body is still "
+        "arriving, 503 after).",
+    )
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated API keys; when set, every path but the public ones needs "
+        "'Authorization: Bearer <key>' (off when empty).",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="File with one API key per line (# comments), added to TAGGER_API_KEYS."
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser ('*' = any); "
+        "empty = no CORS headers.",
+    )
+    malloc_mmap_threshold_kb: int = Field(
+        1024,
+        ge=0,
+        description="Allocations from this size (KiB) always use mmap and go back to the OS when "
+        "freed (glibc; 0 = glibc's dynamic threshold). See app/memory.py.",
+    )
+    idle_trim_s: float = Field(
+        1.0,
+        ge=0,
+        description="After this long without a /predict request, free heap memory is handed back "
+        "to the OS (malloc_trim; 0 = never).",
+    )
+    overload_log_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="503 (overload) answers are logged as one summary line per interval.",
+    )
+
+    @field_validator("api_keys_file", "spool_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes unset variables as ""
 
     @field_validator("log_level")
     @classmethod
@@ -153,6 +223,27 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def spool_memory_bytes(self) -> int:
+        return int(self.spool_memory_mb * 1024 * 1024)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def api_key_list(self) -> list[str]:
+        """Every configured API key (environment and file); empty = authentication off."""
+        keys = [k.strip() for k in self.api_keys.get_secret_value().split(",")]
+        if self.api_keys_file is not None:
+            try:
+                lines = self.api_keys_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ValueError(
+                    f"TAGGER_API_KEYS_FILE={self.api_keys_file} cannot be read: {exc.strerror}"
+                ) from exc
+            keys += [line.strip() for line in lines if not line.lstrip().startswith("#")]
+        return [k for k in keys if k]
 
 
 def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:

@@ -17,6 +17,7 @@ class ServiceError(Exception):
     """An error with an HTTP status, a human message and optional extra JSON fields."""
 
     status_code = 500
+    log_each = True  # False: counted by app.admission.OverloadLog instead of one line each
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -89,7 +90,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status_code, exc.detail)
+        if exc.log_each:
+            log.info(
+                "%s %s -> %d: %s", request.method, request.url.path, exc.status_code, exc.detail
+            )
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)

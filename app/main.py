@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from app.auth import ApiKeyMiddleware, document_security
 from app.config import Settings
 from app.errors import ServiceError, install_error_handlers
-from app.limits import BodySizeLimitMiddleware
+from app.limits import BodyGuardMiddleware
+from app.memory import pin_mmap_threshold
 from app.observability import PrometheusMiddleware, ServiceMetrics
 from app.registry import ModelRegistry, ProviderUnavailableError
 from app.routers import health, metrics, models, predict
@@ -26,6 +29,10 @@ DESCRIPTION = """Music auto-tagging with models trained on MagnaTagATune, served
 Upload an audio file to `POST /predict`; `GET /models` compares the models' test scores;
 `GET /metrics` returns their stored evaluations; runtime counters for Prometheus are at
 `GET /prometheus`. Errors are JSON `{"detail": "..."}`.
+
+When the service is started with API keys (`TAGGER_API_KEYS`), every operation except the
+health probes and these docs needs `Authorization: Bearer <key>` (401 otherwise). Limits,
+timeouts and what to put in front of the service: docs/SECURITY.md.
 """
 
 
@@ -56,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.switch_interval_ms:
             # Interpreter-wide on purpose: this process exists to serve this app.
             sys.setswitchinterval(settings.switch_interval_ms / 1000)
+        pin_mmap_threshold(settings.malloc_mmap_threshold_kb * 1024)  # process-wide too
         try:
             name = registry.choose_default()
             model = await anyio.to_thread.run_sync(registry.get, name)
@@ -66,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.error("refusing to start: %s", exc.detail)
             raise RuntimeError(f"refusing to start: {exc.detail}") from exc
         service_metrics.observe_loaded(model)
+        # Every other model is checked once (an ONNX file that does not load is listed under
+        # "invalid" in /models and never offered), without keeping it loaded.
+        await anyio.to_thread.run_sync(registry.validate_all)
         state.tagger.start()
         state.tagger.batcher(model)  # the default model's inference threads start now
         state.default_model = name
@@ -85,8 +96,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = state
     install_error_handlers(app)
-    # Added last = outermost: Prometheus sees every response, 413s from the body limit included.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    # Added last = outermost. Requests pass Prometheus (sees every response), CORS (answers
+    # preflights, adds its headers to 401s too), API keys, then the body guard (413/408/503).
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        request_timeout_s=settings.request_timeout_s,
+    )
+    keys = settings.api_key_list()
+    if keys:
+        app.add_middleware(ApiKeyMiddleware, keys=keys)
+        document_security(app)
+        log.info("API keys required (%d configured) on every non-public path", len(keys))
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     app.add_middleware(PrometheusMiddleware, metrics=service_metrics)
     for router in (predict.router, models.router, metrics.router, health.router):
         app.include_router(router)

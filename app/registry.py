@@ -158,6 +158,7 @@ class LoadedModel:
     bucket: bool = False  # batches are padded to powers of two (see app.batching)
     workers: int = 1  # concurrent runs of the session (the batcher's inference threads)
     max_batch: int = 16  # most chunks per run
+    sec_per_row: float = 0.0  # one run of max_batch at warm-up, per chunk (seeds Retry-After)
     runs: int = field(default=0, repr=False)
 
     @property
@@ -205,6 +206,9 @@ class LoadedModel:
                     f"its card promises ({batch}, {len(self.tags)})"
                 )
         self.warmup_ms = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()  # a second, warm run of the largest shape: time per chunk
+        self.run(np.zeros((max_batch, self.chunk_samples), dtype=np.float32))
+        self.sec_per_row = (time.perf_counter() - t1) / max_batch
 
 
 class ModelRegistry:
@@ -217,6 +221,9 @@ class ModelRegistry:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._dlls_preloaded = False
+        # Models found unusable (bad card, ONNX that does not load, wrong I/O): name ->
+        # (stamp of their files when checked, reason). Listed under "invalid", never loaded.
+        self._invalid: dict[str, tuple[tuple[int, ...], str]] = {}
 
     # -- directory and cards ---------------------------------------------------------------
     def names(self) -> list[str]:
@@ -248,10 +255,20 @@ class ModelRegistry:
         try:
             return ModelCard.model_validate(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, ValidationError) as exc:
-            raise ModelLoadError(f"model {name!r} has an unusable card.json: {exc}") from exc
+            raise ModelLoadError(
+                f"model {name!r} has an unusable card.json: {self.scrub(str(exc))}"
+            ) from exc
+
+    def scrub(self, message: str) -> str:
+        """``message`` without the models directory's absolute path (errors name models, not
+        files on the server)."""
+        return message.replace(str(self.models_dir) + "/", "").replace(
+            str(self.models_dir), "models"
+        )
 
     def cards(self) -> tuple[dict[str, ModelCard], dict[str, str]]:
-        """Every readable card by name, and the error of every unreadable one."""
+        """Every usable model's card by name, and why every unusable one is not (its card
+        cannot be read, or its ONNX file failed to load: :meth:`validate`)."""
         good: dict[str, ModelCard] = {}
         bad: dict[str, str] = {}
         for name in self.names():
@@ -259,7 +276,66 @@ class ModelRegistry:
                 good[name] = self.card(name)
             except ModelLoadError as exc:
                 bad[name] = exc.detail
+                continue
+            reason = self.invalid_reason(name)
+            if reason is not None:
+                bad[name] = reason
+                del good[name]
         return good, bad
+
+    # -- validation --------------------------------------------------------------------------
+    def _stamp(self, name: str) -> tuple[int, ...]:
+        stamp: list[int] = []
+        for file in ("model.onnx", "card.json"):
+            try:
+                st = (self.models_dir / name / file).stat()
+                stamp += [st.st_mtime_ns, st.st_size]
+            except OSError:
+                stamp += [-1, -1]
+        return tuple(stamp)
+
+    def invalid_reason(self, name: str) -> str | None:
+        """Why ``name`` is unusable, if a check or load found so (and its files are unchanged)."""
+        entry = self._invalid.get(name)
+        if entry is None or entry[0] != self._stamp(name):
+            return None
+        return entry[1]
+
+    def _mark_invalid(self, name: str, reason: str) -> None:
+        self._invalid[name] = (self._stamp(name), reason)
+        log.warning("model %s is unusable: %s", name, reason)
+
+    def validate(self, name: str) -> str | None:
+        """Check that a model can be loaded (card, ONNX parses into a CPU session, inputs and
+        outputs match the card) without keeping it; the reason it cannot, or None."""
+        if name in self._loaded:
+            return None
+        known = self._invalid.get(name)
+        if known is not None and known[0] == self._stamp(name):
+            return known[1]
+        try:
+            card = self.card(name)
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            options.enable_cpu_mem_arena = False
+            options.intra_op_num_threads = 1
+            path = self.models_dir / name / "model.onnx"
+            try:
+                session = ort.InferenceSession(str(path), options, providers=[CPU])
+            except Exception as exc:
+                raise ModelLoadError(
+                    f"onnxruntime cannot load {name!r}: {self.scrub(str(exc))}"
+                ) from exc
+            self._check_io(name, card, session)
+        except ModelLoadError as exc:
+            self._mark_invalid(name, exc.detail)
+            return exc.detail
+        return None
+
+    def validate_all(self) -> dict[str, str]:
+        """:meth:`validate` every model in the directory; the unusable ones with their reason."""
+        reasons = {name: self.validate(name) for name in self.names()}
+        return {name: reason for name, reason in reasons.items() if reason is not None}
 
     def choose_default(self) -> str:
         """The configured default, else the best macro ROC-AUC (ties and no scores: by name).
@@ -300,7 +376,14 @@ class ModelRegistry:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
             if name not in self._loaded:
-                self._loaded[name] = self._load(name)
+                reason = self.invalid_reason(name)
+                if reason is not None:
+                    raise ModelLoadError(reason)
+                try:
+                    self._loaded[name] = self._load(name)
+                except ModelLoadError as exc:
+                    self._mark_invalid(name, exc.detail)
+                    raise
         return self._loaded[name]
 
     def session_options(self, cuda: bool) -> ort.SessionOptions:
@@ -415,7 +498,9 @@ class ModelRegistry:
                 disabled_optimizers=disabled or None,
             )
         except Exception as exc:
-            raise ModelLoadError(f"onnxruntime cannot load {path.parent.name!r}: {exc}") from exc
+            raise ModelLoadError(
+                f"onnxruntime cannot load {path.parent.name!r}: {self.scrub(str(exc))}"
+            ) from exc
 
     def _load(self, name: str) -> LoadedModel:
         card = self.card(name)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from app.admission import OverloadLog, UploadSlots
 from app.config import Settings
 from app.errors import ServiceError
 from app.observability import ServiceMetrics
@@ -27,6 +28,12 @@ class ServiceState:
     metrics: ServiceMetrics
     default_model: str | None = None
     ready: bool = False
+    uploads: UploadSlots = field(init=False)
+    overload_log: OverloadLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.uploads = UploadSlots(self.settings.max_uploads)
+        self.overload_log = OverloadLog(self.settings.overload_log_interval_s)
 
     def require_ready(self) -> str:
         """The default model's name, or 503 while start-up has not finished."""

@@ -14,16 +14,20 @@
   ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
   rows back.
 
-Admission and back-pressure: before decoding, a request reserves the chunks of a
-:data:`TYPICAL_CLIP_S` clip (``eval_chunks`` for evenly spaced chunks) in the
-model's bounded queue (503 + ``Retry-After`` when full); decoding runs in worker threads, at most
-``decode_concurrency`` at once (an anyio capacity limiter), so many concurrent uploads do not all
-hold decoded audio at the same time.
+Admission and back-pressure: before its body is read (``POST /predict``) or, without a ticket,
+before decoding, a request reserves the chunks of a :data:`TYPICAL_CLIP_S` clip (``eval_chunks``
+for evenly spaced chunks) in the model's bounded queue (503 +
+``Retry-After`` when full). The header checks (probe: format, sample rate, duration) run before
+a decode slot is taken; decoding runs in worker threads, at most ``decode_concurrency`` at once
+(an anyio capacity limiter), so many concurrent uploads do not all hold decoded audio at the
+same time. The upload is bytes or a seekable file (the spooled body): never copied whole into
+memory here.
 * aggregate: the clip probability is the mean of its chunks' probabilities.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -42,11 +46,14 @@ from app.errors import (
     PayloadTooLargeError,
     UnsupportedAudioError,
 )
+from app.memory import trim
 from app.observability import ServiceMetrics
 from app.registry import LoadedModel, ModelRegistry
 from training.data.audio import (
     AudioDecodeError,
+    AudioInfo,
     AudioTooLongError,
+    Source,
     chunk_starts,
     decode,
     hop_starts,
@@ -62,11 +69,18 @@ MAX_SOURCE_SAMPLE_RATE = 384_000
 TYPICAL_CLIP_S = 30.0
 """Clip length whose chunk count a request reserves before decoding (its length is unknown)."""
 
-_BYTESIO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 def _clean(message: str) -> str:
-    return _BYTESIO.sub("upload", message)
+    """A decoder message without Python object reprs (``<_io.BytesIO object at 0x...>``)."""
+    return _OBJECT_REPR.sub("upload", message)
+
+
+def _rewound(source: Source) -> Source:
+    if hasattr(source, "seek"):
+        source.seek(0)  # type: ignore[union-attr]
+    return source
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,9 @@ class Tagger:
         self._batchers: dict[str, Batcher] = {}
         self._batchers_lock = threading.Lock()
         self._decode_limiter: anyio.CapacityLimiter | None = None
+        self._in_flight = 0  # tag() calls running (event loop only)
+        self._started = 0  # tag() calls ever started: tells an idle second from a busy one
+        self._trim_scheduled = False
 
     # -- engine ------------------------------------------------------------------------------
     def batcher(self, model: LoadedModel) -> Batcher:
@@ -152,6 +169,7 @@ class Tagger:
                     bucket=model.bucket,
                     observer=self.metrics,
                     workers=model.workers,
+                    sec_per_row=model.sec_per_row,  # measured at warm-up: Retry-After from 0 s
                 )
             return self._batchers[model.name]
 
@@ -176,13 +194,14 @@ class Tagger:
         return self._decode_limiter
 
     # -- decode ------------------------------------------------------------------------------
-    def decode(self, data: bytes, sample_rate: int) -> DecodedAudio:
-        """Bytes of an upload -> mono audio at ``sample_rate`` (CPU-bound: call from a thread)."""
+    def check_header(self, data: Source) -> AudioInfo:
+        """The cheap checks, from the header only: decodable format, sample rate, duration
+        limit (415 / 413); run before a decode slot is taken."""
         limit = self.settings.max_duration_s
-        if not data:
+        if isinstance(data, bytes | bytearray) and not data:
             raise EmptyUploadError("the uploaded file is empty (0 bytes)")
         try:
-            info = probe(data)
+            info = probe(_rewound(data))
         except AudioDecodeError as exc:
             raise UnsupportedAudioError(
                 f"the upload is not decodable audio (MP3, WAV, FLAC or OGG): {_clean(str(exc))}"
@@ -198,8 +217,15 @@ class Tagger:
                 duration_s=round(info.duration, 3),
                 max_duration_s=limit,
             )
+        return info
+
+    def decode(self, data: Source, sample_rate: int, info: AudioInfo | None = None) -> DecodedAudio:
+        """An upload (bytes or a seekable file) -> mono audio at ``sample_rate`` (CPU-bound:
+        call from a thread); ``info`` = :meth:`check_header`'s result when already done."""
+        limit = self.settings.max_duration_s
+        info = info if info is not None else self.check_header(data)
         try:
-            wave = decode(data, target_sr=sample_rate, max_seconds=limit)
+            wave = decode(_rewound(data), target_sr=sample_rate, max_seconds=limit)
         except AudioTooLongError as exc:
             raise PayloadTooLargeError(
                 f"audio lasts more than the limit of {limit:.1f} s (stopped decoding at "
@@ -283,6 +309,26 @@ class Tagger:
         ]
         return clip, segments
 
+    # -- memory ------------------------------------------------------------------------------
+    def _schedule_trim(self) -> None:
+        """After ``idle_trim_s`` without any request, give free heap pages back to the OS
+        (:func:`app.memory.trim`): RSS returns to its resting size after a burst."""
+        delay = self.settings.idle_trim_s
+        if self._in_flight or self._trim_scheduled or delay <= 0:
+            return
+        self._trim_scheduled = True
+        loop = asyncio.get_running_loop()
+        started = self._started
+
+        def check() -> None:
+            self._trim_scheduled = False
+            if self._in_flight == 0 and self._started == started:  # a whole idle interval
+                loop.run_in_executor(None, trim)
+            elif self._in_flight == 0:
+                self._schedule_trim()
+
+        loop.call_later(delay, check)
+
     # -- the whole pipeline ------------------------------------------------------------------
     async def load(self, name: str) -> LoadedModel:
         """The named model, loaded in a worker thread on first use."""
@@ -291,11 +337,17 @@ class Tagger:
             return loaded
         return await anyio.to_thread.run_sync(self.registry.get, name)
 
+    def admit(self, model: LoadedModel) -> Ticket:
+        """Reserve the chunks of a :data:`TYPICAL_CLIP_S` clip in the model's queue (503
+        :class:`QueueFullError`)."""
+        typical = int(TYPICAL_CLIP_S * model.sample_rate)
+        return self.batcher(model).admit(self.clip_count(model, typical))
+
     def prepare(
-        self, data: bytes, model: LoadedModel, segments: bool
+        self, data: Source, model: LoadedModel, segments: bool, info: AudioInfo | None = None
     ) -> tuple[np.ndarray, ChunkPlan, DecodedAudio]:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
-        audio = self.decode(data, model.sample_rate)
+        audio = self.decode(data, model.sample_rate, info)
         plan = self.chunk(len(audio.wave), model, segments)
         if model.clip_rule is None:
             return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
@@ -305,23 +357,31 @@ class Tagger:
             chunks = np.concatenate([chunks, seg])
         return chunks, plan, audio
 
-    async def tag(self, data: bytes, model: LoadedModel, segments: bool = False) -> TagResult:
-        """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`)."""
+    async def tag(
+        self,
+        data: Source,
+        model: LoadedModel,
+        segments: bool = False,
+        ticket: Ticket | None = None,
+    ) -> TagResult:
+        """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`).
+
+        ``ticket``: the queue reservation taken before the body was read (:meth:`admit`);
+        without one it is taken here, before any decoding work (503 when the queue is full).
+        """
         t0 = time.perf_counter()
+        ticket = ticket if ticket is not None else self.admit(model)
+        self._in_flight += 1
+        self._started += 1
         try:
-            # Reserve queue room first: a full queue answers 503 before any decoding work.
-            typical = int(TYPICAL_CLIP_S * model.sample_rate)
-            ticket = self.batcher(model).admit(self.clip_count(model, typical))
-        except QueueFullError:
-            log.warning("model %s: inference queue full, answering 503", model.name)
-            raise
-        try:
+            info = await anyio.to_thread.run_sync(self.check_header, data)  # before a slot
             async with self._limiter():  # at most decode_concurrency decodes at once
                 tq = time.perf_counter()
                 chunks, plan, audio = await anyio.to_thread.run_sync(
-                    self.prepare, data, model, segments
+                    self.prepare, data, model, segments, info
                 )  # chunks: (N, L)
             t1 = time.perf_counter()
+            self.batcher(model).observe_decode(t1 - tq, self.settings.decoders)
             n_samples, sample_rate, duration_s = (
                 len(audio.wave),
                 audio.sample_rate,
@@ -338,6 +398,8 @@ class Tagger:
                 raise
         finally:
             ticket.cancel()  # gives the reservation back if decoding failed; no-op once submitted
+            self._in_flight -= 1
+            self._schedule_trim()
         t2 = time.perf_counter()
         clip, segs = self.aggregate(plan, probs, n_samples, sample_rate)
         t3 = time.perf_counter()

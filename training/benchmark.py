@@ -9,7 +9,7 @@ setup is not retrained. Then writes ``<out>/results.{md,json,csv}``, per-tag ROC
 tables (``per_tag_roc_auc.{md,csv}``, ``per_tag_pr_auc.{md,csv}``) and PNG plots.
 
 ``--quick`` uses the quick profile (small synthetic MTAT on CPU in minutes); with
-``--synth-clips N`` a missing ``--mtat-root`` is first generated with :mod:`training.synth`.
+``--synth-clips N`` a missing ``--mtat-root`` is first generated with :mod:`training.data.synth`.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _ensure_data(
         pass
     if not (mtat_root / "annotations_final.csv").is_file():
         if quick and synth_clips:
-            from training.synth import synthesize
+            from training.data.synth import synthesize
 
             log.info("generating a synthetic MTAT of %d clips in %s", synth_clips, mtat_root)
             synthesize(mtat_root, synth_clips, seed=0, workers=max(workers, 1), progress=progress)

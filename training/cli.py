@@ -13,13 +13,16 @@ import logging
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("training.synth", "write a synthetic MTAT (MP3s + annotations_final.csv)"),
+    "synth": (
+        "training.data.synth.command",
+        "write a synthetic MTAT (MP3s + annotations_final.csv)",
+    ),
     "prepare": ("training.data.prepare", "decode an MTAT root once into a 16 kHz training cache"),
     "train": ("training.train", "train one architecture under the shared learning setup"),
     "evaluate": ("training.evaluate", "evaluate a checkpoint on a split (per-tag metrics)"),
     "benchmark": ("training.benchmark", "train and compare several architectures"),
     "export": ("training.export", "export checkpoints to ONNX with model cards"),
-    "analyze": ("training.analyze", "study labels, content and projections of a dataset"),
+    "analyze": ("training.study.analyze", "study labels, content and projections of a dataset"),
     "import-pretrained": (
         "training.import_pretrained",
         "rebuild the four ported MTAT taggers (won_*, pons_*) into models/ with cards",

@@ -26,10 +26,11 @@ import json
 import logging
 import os
 import pickle
+import re
 import subprocess
 import warnings
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -421,6 +422,29 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+def portable_paths(obj: Any) -> Any:
+    """``obj`` with every absolute filesystem path string replaced by its last component.
+
+    Cards travel between machines and are served over HTTP: a dataset's ``"cache":
+    "/home/me/runs/demo/cache"`` becomes ``"cache"``, the folder's name relative to its run (its
+    data root). Nested dicts and lists are rewritten; other values are kept as they are.
+    """
+    if isinstance(obj, dict):
+        return {k: portable_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable_paths(v) for v in obj]
+    if (
+        isinstance(obj, str)
+        and len(obj) > 1
+        and (obj.startswith(("/", "~")) or _WINDOWS.match(obj))
+    ):
+        return PurePath(obj.replace("\\", "/")).name or obj
+    return obj
+
+
+_WINDOWS = re.compile(r"^[A-Za-z]:[\\/]")
+
+
 def export_run(
     run_dir: str | Path,
     out_dir: str | Path,
@@ -482,10 +506,10 @@ def export_run(
             "evaluation": evaluation,
         }
         os.replace(staged, target / "model.onnx")  # the model first, then its card
-        _write_json_atomic(card, target / "card.json")
+        _write_json_atomic(portable_paths(card), target / "card.json")
     finally:
         staged.unlink(missing_ok=True)
-    return card
+    return portable_paths(card)
 
 
 # ------------------------------------------------------------------------------------- CLI

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from app.schemas import ErrorResponse, HealthResponse, ReadyResponse
 from app.state import ServiceState, get_state
 
 router = APIRouter(tags=["health"])
+
+
+@router.head(
+    "/healthz",
+    summary="Liveness, headers only",
+    response_class=Response,
+    responses={200: {"description": "The process answers (no body).", "content": {}}},
+)
+@router.head(
+    "/readyz",
+    summary="Readiness, headers only (200 or 503)",
+    response_class=Response,
+    responses={
+        200: {"description": "Ready (no body).", "content": {}},
+        503: {"description": "Start-up has not finished (no body).", "content": {}},
+    },
+)
+async def head_probe(request: Request) -> Response:
+    """``HEAD`` of a probe: the status of its ``GET``, no body (for load balancers)."""
+    if request.url.path == "/readyz" and not request.app.state.service.ready:
+        return Response(status_code=503)
+    return Response(status_code=200)
 
 
 @router.get(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 
+from app.batching import QueueFullError
 from app.errors import InvalidParameterError
 from app.schemas import (
     ErrorResponse,
@@ -17,6 +18,7 @@ from app.schemas import (
     Timings,
 )
 from app.state import ServiceState, get_state
+from app.uploads import receive_upload
 from training.constants import TOP10_TAGS
 
 router = APIRouter(tags=["predict"])
@@ -48,20 +50,58 @@ ERRORS = {
         duration_s=912.0,
         max_duration_s=600.0,
     ),
+    408: _error(
+        "The body stalled for TAGGER_BODY_TIMEOUT_S, or was still arriving at "
+        "TAGGER_REQUEST_TIMEOUT_S; the connection is closed.",
+        "request body incomplete: no data for 30 s (TAGGER_BODY_TIMEOUT_S)",
+    ),
     415: _error(
-        "Not audio, or audio that cannot be decoded.",
+        "Not audio (no audio header in the first bytes), or audio that cannot be decoded.",
         "the upload is not decodable audio (MP3, WAV, FLAC or OGG): Error opening upload: "
         "Format not recognised.",
     ),
     422: _error(
-        "Missing file field or bad query values.",
+        "No `file` part, more than one, a text field instead of a file, or bad query values.",
         "invalid request: file: Field required",
         errors=[{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
     ),
     503: _error(
-        "Start-up not finished, or the model cannot be loaded.",
-        "the service is starting: the default model is not loaded yet",
+        "Overloaded (the model's inference queue or the uploads in flight are full; decided "
+        "before the body is read, with a Retry-After header), start-up not finished, the model "
+        "cannot be loaded, or the request ran past TAGGER_REQUEST_TIMEOUT_S.",
+        "model 'cnn1d' is busy: its inference queue holds 512 chunks (limit 512); retry in "
+        "about 2 s",
+        queue_depth=512,
+        max_queue=512,
+        retry_after_s=2,
     ),
+}
+
+MAX_TOP_K = 50
+"""Largest ``top_k`` the schema accepts (the largest tag vocabulary, MTAT's top 50)."""
+
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "Exactly one audio file: MP3, WAV, FLAC, OGG or another "
+                        "format the decoder reads. What the schema cannot say: the bytes must "
+                        "be audio (an audio header within the first TAGGER_SNIFF_BYTES, else "
+                        "415), last between TAGGER_MIN_DURATION_S and TAGGER_MAX_DURATION_S "
+                        "(400 / 413), and the whole body must fit TAGGER_MAX_UPLOAD_MB (413). "
+                        "The part needs a filename (filename= or RFC 5987 filename*=).",
+                    }
+                },
+            }
+        }
+    },
 }
 
 
@@ -90,20 +130,23 @@ def tag_columns(model_tags: list[str], all_tags: bool) -> tuple[np.ndarray, TagS
     response_model_exclude_none=True,
     summary="Tag an audio file",
     responses=ERRORS,
+    openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def predict(
+    request: Request,
     state: Annotated[ServiceState, Depends(get_state)],
-    file: Annotated[
-        UploadFile,
-        File(description="Audio file: MP3, WAV, FLAC or OGG (anything libsndfile decodes)."),
-    ],
     model: Annotated[
         str | None,
         Query(description="Model name (GET /models); default: the service's default model."),
     ] = None,
     top_k: Annotated[
         int | None,
-        Query(ge=1, description="How many tags to return, 1..ranked (default: all ranked)."),
+        Query(
+            ge=1,
+            le=MAX_TOP_K,
+            description="How many tags to return, 1..ranked (the project's ten by default, all "
+            "of the model's tags with all_tags=true; at most 50; default: all ranked).",
+        ),
     ] = None,
     all_tags: Annotated[
         bool,
@@ -121,6 +164,11 @@ async def predict(
     (evenly spaced, or every hop, as the model card says), and return the tags from most to
     least probable: the project's ten by default, all of the model's with ``all_tags=true``.
 
+    Admission happens before the body is read: the query is checked, then the request takes an
+    upload slot and a reservation in the model's inference queue, or gets 503 with
+    ``Retry-After`` at once. The body then streams into a bounded spool (memory, then disk);
+    its first bytes must look like audio (415 otherwise) before the rest is read.
+
     Example: ``curl -F file=@song.mp3 'http://127.0.0.1:8000/predict?top_k=5&segments=true'``
     """
     default = state.require_ready()
@@ -136,10 +184,35 @@ async def predict(
     if k > n_tags:
         scope = "" if all_tags or n_tags == len(loaded.tags) else " ranked without all_tags=true"
         raise InvalidParameterError(
-            f"top_k={k} is more than the {n_tags} tags of model {name!r}{scope} (use 1..{n_tags})"
+            f"invalid request: query.top_k: {k} is more than the {n_tags} tags of model {name!r}"
+            f"{scope} (use 1..{n_tags})",
+            errors=[
+                {
+                    "loc": ["query", "top_k"],
+                    "msg": f"Input should be less than or equal to {n_tags}",
+                    "type": "less_than_equal",
+                }
+            ],
         )
-    data = await file.read()
-    result = await state.tagger.tag(data, loaded, segments=segments)
+    batcher = state.tagger.batcher(loaded)
+    try:
+        with state.uploads.take(batcher.retry_after_s()):
+            ticket = state.tagger.admit(loaded)  # queue room, before a byte of the body
+            try:
+                upload = await receive_upload(
+                    request.stream(), request.headers.get("content-type"), state.settings
+                )
+                try:
+                    result = await state.tagger.tag(
+                        upload.file, loaded, segments=segments, ticket=ticket
+                    )
+                finally:
+                    upload.close()
+            finally:
+                ticket.cancel()  # no-op once the chunks were submitted
+    except QueueFullError as exc:
+        state.overload_log.refused(type(exc).__name__)
+        raise
     segs = None
     if result.segments is not None:
         segs = [

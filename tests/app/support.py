@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import onnx
 import soundfile as sf
@@ -181,3 +184,12 @@ def audio_bytes(x: np.ndarray, sr: int, fmt: str, subtype: str | None = None) ->
     else:
         sf.write(buf, x, sr, format=fmt, subtype=subtype)
     return buf.getvalue()
+
+
+@asynccontextmanager
+async def lifespan_client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on ``app`` in-process (ASGI, bodies streamed as sent), lifespan run."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client

@@ -427,14 +427,14 @@ def test_decoding_runs_at_most_decode_concurrency_at_once(
     lock = threading.Lock()
     real = Tagger.decode
 
-    def tracked(self, data, sample_rate):
+    def tracked(self, data, sample_rate, info=None):
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
         try:
             time.sleep(0.15)
-            return real(self, data, sample_rate)
+            return real(self, data, sample_rate, info)
         finally:
             with lock:
                 active -= 1

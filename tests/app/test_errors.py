@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.app.support import audio_bytes, make_models_dir, tone, write_model
+from tests.app.support import audio_bytes, lifespan_client, make_models_dir, tone, write_model
 from tests.paths import MTAT_CLIP
 from training.constants import SAMPLE_RATE
 
@@ -188,29 +188,27 @@ async def test_chunked_upload_is_cut_off_while_streaming(models_dir: Path) -> No
         nonlocal sent
         yield (
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.mp3"\r\n'
-            "Content-Type: audio/mpeg\r\n\r\n"
+            "Content-Type: audio/wav\r\n\r\nRIFF\0\0\0\0WAVE"  # passes the header sniff
         ).encode()
         for _ in range(total_pieces):
             sent += 1
             yield bytes(piece)
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            r = await c.post(
-                "/predict",
-                content=body(),
-                headers={"content-type": f"multipart/form-data; boundary={boundary}"},
-            )
-            assert "content-length" not in r.request.headers
-            assert r.status_code == 413, r.text
-            assert "too large" in r.json()["detail"]
-            # Stopped right after passing the limit, far before the 200 pieces.
-            assert sent <= limit_mb * 1024 * 1024 / piece + 2
-            # A normal upload on the same app still works.
-            ok = await c.post("/predict", files={"file": ("a.wav", wav_bytes(tone(2.0)))})
-            assert ok.status_code == 200, ok.text
+    async with lifespan_client(app) as c:
+        r = await c.post(
+            "/predict",
+            content=body(),
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert "content-length" not in r.request.headers
+        assert r.status_code == 413, r.text
+        assert "too large" in r.json()["detail"]
+        # Stopped right after passing the limit, far before the 200 pieces.
+        assert sent <= limit_mb * 1024 * 1024 / piece + 2
+        # A normal upload on the same app still works.
+        ok = await c.post("/predict", files={"file": ("a.wav", wav_bytes(tone(2.0)))})
+        assert ok.status_code == 200, ok.text
     await anyio.sleep(0)
 
 
@@ -269,6 +267,26 @@ def test_unusable_models_are_503_and_listed(client: TestClient) -> None:
     listing = client.get("/models").json()
     assert "badcard" in listing["invalid"]
     assert "badcard" not in [m["name"] for m in listing["models"]]
+
+
+def test_a_model_whose_onnx_fails_is_invalid_and_no_response_has_a_server_path(
+    client: TestClient, models_dir: Path
+) -> None:
+    listing = client.get("/models").json()
+    assert "onnxruntime cannot load 'broken'" in listing["invalid"]["broken"]
+    assert "broken" not in [m["name"] for m in listing["models"]]  # never offered as loadable
+    data = audio_bytes(tone(2.0), SAMPLE_RATE, "WAV", "PCM_16")
+    answers = [
+        client.get("/models"),
+        client.get("/metrics"),
+        client.get("/models/alpha"),
+        client.get("/models/badcard"),
+        post(client, data, "a.wav", "?model=broken"),
+        post(client, data, "a.wav", "?model=badcard"),
+        post(client, b"not audio at all", "a.wav"),
+    ]
+    for r in answers:
+        assert str(models_dir.parent) not in r.text and "/tmp" not in r.text, r.text
 
 
 # -- 500: only for true bugs -----------------------------------------------------------------

@@ -17,7 +17,7 @@ TINY = {**TINY_OVERRIDES, "epochs": 1}
 @pytest.mark.slow  # ~30-50 s on 2 cores: synth + prepare + two trainings + plots
 def test_benchmark_two_models_writes_tables_and_plots(tmp_path: Path) -> None:
     mtat, out = tmp_path / "mtat", tmp_path / "bench"
-    from training.synth import synthesize
+    from training.data.synth import synthesize
 
     synthesize(mtat, 48, seed=1, seconds=2.0, workers=1, progress=False)
     models = ["cnn1d", "cnn2d_gru"]
@@ -110,7 +110,7 @@ def test_write_reports_from_evaluations(tmp_path: Path) -> None:
 def test_quick_setup_learns_the_synthetic_tags(tmp_path: Path) -> None:
     """The one learning setup learns real tag evidence: both model classes end clearly above
     chance (0.5 macro ROC-AUC) on the held-out folder split of a synthetic MTAT."""
-    from training.synth import synthesize
+    from training.data.synth import synthesize
 
     mtat = tmp_path / "mtat"
     synthesize(mtat, 240, seed=5, seconds=6.0, workers=2, progress=False)

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from tests.paths import DATA
+from tests.paths import DATA, REPO
 from training.cli import main as cli_main
 from training.constants import TOP10_TAGS
 from training.data.audio import chunk_starts, decode, take_chunks
@@ -23,6 +23,7 @@ from training.export import (
     check_export,
     export_onnx,
     graph_op_types,
+    portable_paths,
     synthetic_check_audio,
 )
 from training.models import MODELS, build_model
@@ -273,3 +274,23 @@ def test_synthetic_check_audio_is_deterministic() -> None:
     assert a.shape == (4, CHUNK) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert 0.5 < np.abs(a).max() <= 0.8 + 1e-6 and a.std(axis=1).min() > 0.05
+
+
+def test_portable_paths_leaves_no_absolute_path() -> None:
+    card = {
+        "dataset": {"cache": "/home/me/runs/demo/cache", "splits": {"train": {"clips": 3}}},
+        "evaluation": {"dataset": {"cache": "C:\\runs\\demo\\cache"}, "roots": ["~/data/mtat"]},
+        "url": "https://example.org/a/b",
+        "note": "relative/path stays",
+    }
+    out = portable_paths(card)
+    assert out["dataset"] == {"cache": "cache", "splits": {"train": {"clips": 3}}}
+    assert out["evaluation"] == {"dataset": {"cache": "cache"}, "roots": ["mtat"]}
+    assert out["url"] == card["url"] and out["note"] == card["note"]
+    assert portable_paths(out) == out  # idempotent (the card migration relies on it)
+
+
+def test_committed_cards_have_no_absolute_paths() -> None:
+    for path in sorted((REPO / "models").glob("*/card.json")):
+        card = json.loads(path.read_text())
+        assert portable_paths(card) == card, f"{path} has an absolute path"

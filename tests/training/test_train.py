@@ -22,7 +22,7 @@ from training.train import LOG_COLUMNS, train
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (tiny) pipeline: synthetic MTAT MP3s -> prepare -> cache."""
     from training.data.prepare import prepare
-    from training.synth import synthesize
+    from training.data.synth import synthesize
 
     root = tmp_path_factory.mktemp("train_data")
     synthesize(root / "mtat", 64, seed=0, seconds=2.0, workers=1, progress=False)

@@ -313,7 +313,7 @@ def write_annotations(
 
 
 SYNTHETIC_MARKER = "SYNTHETIC.json"
-"""File written by ``training.synth`` at the root of a synthetic MTAT (never present in MTAT)."""
+"""File written by ``training.data.synth`` at the root of a synthetic MTAT (never present in MTAT)."""
 
 
 def write_synthetic_marker(root: str | Path, info: dict) -> None:
@@ -324,5 +324,5 @@ def write_synthetic_marker(root: str | Path, info: dict) -> None:
 
 
 def dataset_kind(root: str | Path) -> str:
-    """``"synthetic"`` for a root written by ``training.synth``, else ``"mtat"``."""
+    """``"synthetic"`` for a root written by ``training.data.synth``, else ``"mtat"``."""
     return "synthetic" if (Path(root) / SYNTHETIC_MARKER).is_file() else "mtat"
