@@ -44,6 +44,9 @@ DEFAULT_TOLERANCE = 1e-4
 """Maximum absolute difference allowed between onnxruntime and PyTorch probabilities."""
 INPUT_NAME = "waveform"
 OUTPUT_NAME = "probabilities"
+LOGITS_NAME = "logits"
+"""Optional second output (``export_onnx(..., logits=True)``): the pre-sigmoid values, which the
+parity tests of the ported models compare (``logit(p)`` loses precision for ``p`` near 1)."""
 EXPORTER = "torchscript"
 """The pinned exporter: ``torch.onnx.export(..., dynamo=False)``."""
 CPU_ONLY_OPS = frozenset(
@@ -83,8 +86,9 @@ def graph_op_types(onnx_path: str | Path) -> set[str]:
     return ops
 
 
-def _probability_model(model: Any) -> Any:
-    """``model`` (logits) wrapped so that the graph outputs sigmoid probabilities."""
+def _probability_model(model: Any, logits: bool = False) -> Any:
+    """``model`` (logits) wrapped so that the graph outputs sigmoid probabilities (and, with
+    ``logits``, the logits as a second output)."""
     torch = _torch()
 
     class WithSigmoid(torch.nn.Module):
@@ -92,8 +96,9 @@ def _probability_model(model: Any) -> Any:
             super().__init__()
             self.inner = inner
 
-        def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-            return torch.sigmoid(self.inner(waveform))  # (B, S) -> (B, K)
+        def forward(self, waveform: torch.Tensor) -> Any:
+            z = self.inner(waveform)  # (B, S) -> (B, K)
+            return (torch.sigmoid(z), z) if logits else torch.sigmoid(z)
 
     return WithSigmoid(copy.deepcopy(model).cpu().eval()).eval()
 
@@ -103,20 +108,26 @@ def _tmp_path(path: Path) -> Path:
 
 
 def export_onnx(
-    model: Any, chunk_samples: int, path: str | Path, opset: int = DEFAULT_OPSET
+    model: Any,
+    chunk_samples: int,
+    path: str | Path,
+    opset: int = DEFAULT_OPSET,
+    logits: bool = False,
 ) -> Path:
     """Export ``model`` (logits) to ONNX with the sigmoid inside; returns ``path``.
 
     Input ``waveform`` ``(batch, chunk_samples)`` float32 (dynamic batch), output
-    ``probabilities`` ``(batch, K)``. The caller's model is not modified (a CPU copy in eval
-    mode is exported). The file appears atomically (temporary file + ``os.replace``).
+    ``probabilities`` ``(batch, K)`` (then ``logits`` ``(batch, K)`` when ``logits`` is set).
+    The caller's model is not modified (a CPU copy in eval mode is exported). The file appears
+    atomically (temporary file + ``os.replace``).
     """
     torch = _torch()
     if int(chunk_samples) < 1:
         raise ValueError(f"chunk_samples must be positive, got {chunk_samples}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = _probability_model(model)
+    wrapped = _probability_model(model, logits=logits)
+    outputs = [OUTPUT_NAME, LOGITS_NAME] if logits else [OUTPUT_NAME]
     # Batch 2 at trace time: a batch-1 trace could let the tracer treat the batch as a constant.
     example = torch.randn(2, int(chunk_samples), generator=torch.Generator().manual_seed(0))
     tmp = _tmp_path(path)
@@ -135,8 +146,8 @@ def export_onnx(
                 str(tmp),
                 dynamo=False,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                output_names=outputs,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
                 opset_version=int(opset),
                 do_constant_folding=True,
             )
@@ -188,7 +199,11 @@ def check_export(
         disabled_optimizers=disabled_optimizers or None,  # as the card tells the service
     )
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]:
+    output_names = [o.name for o in outputs]
+    if [i.name for i in inputs] != [INPUT_NAME] or output_names not in (
+        [OUTPUT_NAME],
+        [OUTPUT_NAME, LOGITS_NAME],
+    ):
         raise ExportCheckError(
             f"graph has inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]},"
             f" expected [{INPUT_NAME!r}] and [{OUTPUT_NAME!r}]"

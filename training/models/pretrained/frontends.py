@@ -44,4 +44,5 @@ def reflect_center(wave: torch.Tensor, n_fft: int) -> torch.Tensor:
     """``torch.stft(center=True, pad_mode="reflect")`` padding: ``n_fft // 2`` mirrored samples
     at both ends of ``(B, S)`` (ONNX ``Pad`` mode ``reflect``, which the CUDA provider runs)."""
     half = n_fft // 2
-    return F.pad(wave.unsqueeze(1), (half, half), mode="reflect").squeeze(1)  # (B, S + n_fft)
+    # [:, 0] (a Gather) rather than squeeze(1), which exports to an ONNX If on the batch size
+    return F.pad(wave.unsqueeze(1), (half, half), mode="reflect")[:, 0]  # (B, S + n_fft)
