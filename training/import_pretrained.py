@@ -3,7 +3,8 @@
 For each port of :data:`training.models.pretrained.PORTS`: build the network with its published
 weights, export it to ONNX with :func:`training.export.export_onnx` and check the export
 (:func:`training.export.check_export`: onnx checker, no CPU-only operators, onnxruntime vs
-PyTorch), re-run the parity check against the original implementations' recorded outputs, and
+PyTorch), re-run the parity check against the original implementations' recorded outputs
+(:mod:`training.models.pretrained.parity`; a failing port stops the command), and
 write ``card.json`` with the port's clip rule, source, licence, attribution, citation and its
 evaluations (:mod:`training.evaluations`), plus the licence text next to the model.
 
@@ -154,14 +155,16 @@ def pons_published(source: Path, name: str, weights: str, citation: str) -> dict
 
 
 # ------------------------------------------------------------------------------- one port
-def run_parity(name: str, onnx_path: Path) -> dict[str, Any]:
-    """port-nets' parity check of the exported model against the originals' recorded outputs."""
-    try:
-        from training.models.pretrained.parity import check_parity
-    except ImportError:
-        log.warning("%s: no parity check available (training.models.pretrained.parity)", name)
-        return {"checked": False, "why": "training.models.pretrained.parity not available"}
-    return check_parity(name, onnx_path)
+def run_parity(spec: Any, onnx_path: Path) -> dict[str, Any]:
+    """port-nets' parity check of the exported graph against the original's recorded outputs
+    (``tests/data/pretrained/<name>.json``): per-patch logits and clip-level probabilities."""
+    from training.models.pretrained.parity import check, load_reference, onnx_runner
+
+    reference = load_reference(REPO / "tests" / "data" / "pretrained" / f"{spec.name}.json")
+    result = check(spec.name, onnx_runner(onnx_path), spec.clip_rule, reference, REPO)
+    if not result.ok:
+        raise RuntimeError(f"{spec.name}: parity with the original fails: {result.failures}")
+    return result.as_dict()
 
 
 def port_source(spec: Any, won_root: Path, wheel_cache: Path) -> Path:
@@ -203,7 +206,7 @@ def import_port(
     model = spec.build(source)
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
-    export_onnx(model, spec.chunk_samples, folder / "model.onnx")
+    export_onnx(model, spec.chunk_samples, folder / "model.onnx", logits=True)  # + logits: parity
     check = check_export(
         model,
         folder / "model.onnx",
@@ -211,7 +214,7 @@ def import_port(
         disabled_optimizers=DISABLED_OPTIMIZERS,
     )
     check["audio"] = "synthetic tones+clicks+noise (seed 0)"
-    parity = run_parity(spec.name, folder / "model.onnx")
+    parity = run_parity(spec, folder / "model.onnx")
     shutil.copyfile(licence_file(spec, source), folder / "LICENSE")
     weights = source / spec.weights
     card: dict[str, Any] = {
