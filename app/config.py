@@ -59,6 +59,18 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(
         600.0, gt=0, description="Longest audio accepted in seconds (413 past it)."
     )
+    max_sample_rate: int = Field(
+        384_000,
+        ge=1,
+        description="Highest sample rate accepted in an upload in Hz (415 past it; decoding "
+        "holds one block of the source-rate signal).",
+    )
+    decode_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Wall-clock cap on decoding one upload in seconds (413 past it); a "
+        "10-minute file decodes in about a second on one core.",
+    )
     min_duration_s: float = Field(
         1.0,
         ge=0,

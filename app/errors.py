@@ -42,7 +42,7 @@ class AudioTooShortError(ServiceError):
 
 
 class UnsupportedAudioError(ServiceError):
-    """The upload is not audio that libsndfile can decode (415)."""
+    """The upload is not audio we can decode (415); the message says what was found."""
 
     status_code = 415
 

@@ -1,7 +1,9 @@
 """The tagging pipeline: decode -> chunk -> run -> aggregate.
 
-* decode: libsndfile via :func:`training.data.audio.decode` (mix to mono, soxr resample to the model's
-  rate, 16 kHz), with the duration limit checked on the header first and enforced while decoding.
+* decode: FFmpeg (PyAV) or, for the MP3s it recognises, libsndfile, via
+  :func:`training.data.audio.load` (mix to mono, soxr resample to the model's rate, 16 kHz);
+  the header is checked first (sample rate, duration limit), the decoded samples are counted
+  against the limit (a header that understates the length stops there), under a wall-clock cap.
 * chunk: a card with a ``clip_rule`` (the ported models) gets the chunks its original tool
   scores (:class:`training.data.clips.ClipRule`: musicnn's non-overlapping patches of the
   centre-padded clip, or Won et al.'s 16 chunks; clips too short for one chunk are tiled).
@@ -53,18 +55,17 @@ from training.data.audio import (
     AudioDecodeError,
     AudioInfo,
     AudioTooLongError,
+    DecodeLimits,
+    DecodeTimeoutError,
     Source,
     chunk_starts,
-    decode,
     hop_starts,
+    load,
     probe,
     take_chunks,
 )
 
 log = logging.getLogger("app")
-
-MAX_SOURCE_SAMPLE_RATE = 384_000
-"""Highest sample rate accepted in an upload (decoding holds the mono source-rate signal)."""
 
 TYPICAL_CLIP_S = 30.0
 """Clip length whose chunk count a request reserves before decoding (its length is unknown)."""
@@ -197,19 +198,18 @@ class Tagger:
     def check_header(self, data: Source) -> AudioInfo:
         """The cheap checks, from the header only: decodable format, sample rate, duration
         limit (415 / 413); run before a decode slot is taken."""
-        limit = self.settings.max_duration_s
+        s = self.settings
+        limit = s.max_duration_s
         if isinstance(data, bytes | bytearray) and not data:
             raise EmptyUploadError("the uploaded file is empty (0 bytes)")
         try:
             info = probe(_rewound(data))
         except AudioDecodeError as exc:
+            raise UnsupportedAudioError(f"could not decode the upload: {_clean(str(exc))}") from exc
+        if not 0 < info.samplerate <= s.max_sample_rate:
             raise UnsupportedAudioError(
-                f"the upload is not decodable audio (MP3, WAV, FLAC or OGG): {_clean(str(exc))}"
-            ) from exc
-        if not 0 < info.samplerate <= MAX_SOURCE_SAMPLE_RATE:
-            raise UnsupportedAudioError(
-                f"unsupported sample rate {info.samplerate} Hz "
-                f"(accepted: 1 to {MAX_SOURCE_SAMPLE_RATE} Hz)"
+                f"could not decode the upload: unsupported sample rate {info.samplerate} Hz "
+                f"(accepted: 1 to {s.max_sample_rate} Hz)"
             )
         if info.duration > limit:
             raise PayloadTooLargeError(
@@ -221,25 +221,37 @@ class Tagger:
 
     def decode(self, data: Source, sample_rate: int, info: AudioInfo | None = None) -> DecodedAudio:
         """An upload (bytes or a seekable file) -> mono audio at ``sample_rate`` (CPU-bound:
-        call from a thread); ``info`` = :meth:`check_header`'s result when already done."""
-        limit = self.settings.max_duration_s
+        call from a thread); ``info`` = :meth:`check_header`'s result when already done.
+
+        Decoded samples are counted (413 when a header lied about the length), under a
+        wall-clock cap (413); 415 messages say what was found, once, with no internals."""
+        s = self.settings
+        limit = s.max_duration_s
         info = info if info is not None else self.check_header(data)
+        limits = DecodeLimits(limit, s.max_sample_rate, s.decode_timeout_s)
         try:
-            wave = decode(_rewound(data), target_sr=sample_rate, max_seconds=limit)
+            wave, _ = load(_rewound(data), sample_rate, limits)
         except AudioTooLongError as exc:
+            if exc.from_header:
+                raise PayloadTooLargeError(
+                    str(exc), duration_s=round(exc.duration, 3), max_duration_s=limit
+                ) from exc
             raise PayloadTooLargeError(
                 f"audio lasts more than the limit of {limit:.1f} s (stopped decoding at "
                 f"{exc.duration:.1f} s)",
                 max_duration_s=limit,
             ) from exc
-        except AudioDecodeError as exc:
-            raise UnsupportedAudioError(
-                f"the upload could not be decoded: {_clean(str(exc))}"
+        except DecodeTimeoutError as exc:
+            raise PayloadTooLargeError(
+                f"the upload took longer than {exc.limit:g} s to decode (decode_timeout_s)",
+                max_decode_s=exc.limit,
             ) from exc
-        except Exception as exc:  # anything else libsndfile/soxr raise is still the upload's fault
+        except AudioDecodeError as exc:
+            raise UnsupportedAudioError(f"could not decode the upload: {_clean(str(exc))}") from exc
+        except Exception as exc:  # anything else a decoder raises is still the upload's fault
             log.warning("decoding an upload failed unexpectedly", exc_info=True)
             raise UnsupportedAudioError(
-                f"the upload could not be decoded ({type(exc).__name__})"
+                f"could not decode the upload ({type(exc).__name__})"
             ) from exc
         audio = DecodedAudio(wave, sample_rate, info.format, info.samplerate, info.channels)
         if len(wave) == 0:

@@ -57,8 +57,8 @@ ERRORS = {
     ),
     415: _error(
         "Not audio (no audio header in the first bytes), or audio that cannot be decoded.",
-        "the upload is not decodable audio (MP3, WAV, FLAC or OGG): Error opening upload: "
-        "Format not recognised.",
+        "could not decode the upload: no audio stream in the MP4/MOV file (it holds video "
+        "only: h264)",
     ),
     422: _error(
         "No `file` part, more than one, a text field instead of a file, or bad query values.",

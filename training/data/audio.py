@@ -1,13 +1,15 @@
 """Audio I/O shared by training and serving: decode -> mono -> 16 kHz, chunking, MP3 encoding.
 
-Torch-free on purpose (numpy, soundfile/libsndfile, soxr): the serving image imports this module
-without torch. libsndfile (soundfile >= 0.13) reads MP3, WAV, FLAC and OGG; we never decode with
-``torchaudio.load`` (it needs torchcodec and FFmpeg).
+Torch-free on purpose (numpy, PyAV, soundfile, soxr): the serving image imports this module
+without torch. Decoding (:func:`load`, :func:`decode`) reads a path or bytes in memory through
+FFmpeg (PyAV, whose wheels bundle FFmpeg) or, for the MP3s it recognises, libsndfile
+(:mod:`training.data.decoders`); channels are averaged to mono and soxr (HQ) resamples to the
+model rate. We never decode with ``torchaudio.load`` (it needs torchcodec). MP3 *encoding* (the
+synthetic MTAT) stays on libsndfile's LAME, so committed synthetic benchmarks keep reproducing.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -17,48 +19,45 @@ import soundfile as sf
 import soxr
 
 from training.constants import SAMPLE_RATE
+from training.data.decoders import (
+    AudioDecodeError,
+    AudioInfo,
+    AudioTooLongError,
+    DecodeTimeoutError,
+    Source,
+    open_audio,
+)
 
-Source = str | Path | bytes | BinaryIO
-
-
-class AudioDecodeError(ValueError):
-    """The input is not audio that libsndfile can decode (or is corrupt)."""
-
-
-class AudioTooLongError(ValueError):
-    """The audio lasts longer than the caller allows."""
-
-    def __init__(self, duration: float, limit: float) -> None:
-        super().__init__(f"audio lasts {duration:.1f} s, more than the limit of {limit:.1f} s")
-        self.duration = duration
-        self.limit = limit
+__all__ = [
+    "AudioDecodeError",
+    "AudioInfo",
+    "AudioTooLongError",
+    "DecodeLimits",
+    "DecodeTimeoutError",
+    "chunk_starts",
+    "decode",
+    "encode_mp3",
+    "hop_starts",
+    "load",
+    "probe",
+    "resample",
+    "take_chunks",
+]
 
 
 @dataclass(frozen=True)
-class AudioInfo:
-    samplerate: int
-    channels: int
-    frames: int
-    format: str
+class DecodeLimits:
+    """Limits of one decode; ``None`` = unlimited."""
 
-    @property
-    def duration(self) -> float:
-        return self.frames / self.samplerate if self.samplerate else 0.0
-
-
-def _open(source: Source) -> sf.SoundFile:
-    if isinstance(source, bytes | bytearray | memoryview):
-        source = io.BytesIO(bytes(source))
-    try:
-        return sf.SoundFile(source if not isinstance(source, Path) else str(source))
-    except (sf.LibsndfileError, RuntimeError, TypeError, EOFError) as exc:
-        raise AudioDecodeError(f"not decodable audio: {exc}") from exc
+    max_seconds: float | None = None  # the header's duration and the samples decoded (bombs)
+    max_sample_rate: int | None = None  # highest source rate accepted
+    timeout_s: float | None = None  # wall-clock cap of the whole decode
 
 
 def probe(source: Source) -> AudioInfo:
-    """Read the header only: sample rate, channels, frame count (may be approximate for MP3)."""
-    with _open(source) as f:
-        return AudioInfo(f.samplerate, f.channels, max(int(f.frames), 0), f.format)
+    """Read the header only: sample rate, channels, frame count (may be estimated for MP3)."""
+    with open_audio(source) as (info, _):
+        return info
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:
@@ -70,55 +69,97 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray
     )
 
 
+class _Output:
+    """The decoded signal at the target rate, written in place into one growing buffer (no
+    list of blocks and final concatenate: peak memory stays near the output's own size)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.buf = np.zeros(max(capacity, 1024), dtype=np.float32)  # calloc: untouched pages free
+        self.n = 0
+
+    def write(self, x: np.ndarray) -> None:
+        end = self.n + len(x)
+        if end > len(self.buf):
+            self.buf.resize(max(end, int(len(self.buf) * 1.5)), refcheck=False)
+        self.buf[self.n : end] = x
+        self.n = end
+
+    def result(self) -> np.ndarray:
+        self.buf.resize(self.n, refcheck=False)  # realloc: shrinks in place
+        return self.buf
+
+
+class _Resampler:
+    """soxr streaming resampler that follows sample-rate changes inside a stream."""
+
+    def __init__(self, target_sr: int, out: _Output) -> None:
+        self.target_sr, self.out = target_sr, out
+        self.sr = 0
+        self.stream: soxr.ResampleStream | None = None
+
+    def feed(self, x: np.ndarray, sr: int) -> None:
+        if sr != self.sr:
+            self.flush()
+            self.sr = sr
+            self.stream = (
+                None
+                if sr == self.target_sr
+                else soxr.ResampleStream(sr, self.target_sr, 1, "float32", "HQ")
+            )
+        self.out.write(x if self.stream is None else self.stream.resample_chunk(x))
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            self.out.write(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
+            self.stream = None
+
+
+def load(
+    source: Source,
+    target_sr: int = SAMPLE_RATE,
+    limits: DecodeLimits = DecodeLimits(),
+    sndfile: bool = True,
+) -> tuple[np.ndarray, AudioInfo]:
+    """Decode to mono float32 at ``target_sr``; returns it with the header's :class:`AudioInfo`.
+
+    Checks the header first (sample rate; duration: :class:`AudioTooLongError` with
+    ``from_header``), then counts decoded samples against ``max_seconds``, so a header that
+    understates the length (a decode bomb) stops at the limit, and the wall-clock cap between
+    packets (:class:`DecodeTimeoutError`). Anything that is not decodable audio raises
+    :class:`AudioDecodeError`. ``sndfile=False`` decodes MP3 with FFmpeg too (benchmarks).
+    """
+    limit = limits.max_seconds
+    with open_audio(source, limits.timeout_s, sndfile) as (info, blocks):
+        if limits.max_sample_rate is not None and info.samplerate > limits.max_sample_rate:
+            raise AudioDecodeError(
+                f"unsupported sample rate {info.samplerate} Hz "
+                f"(accepted: 1 to {limits.max_sample_rate} Hz)"
+            )
+        if limit is not None and info.duration > limit:
+            raise AudioTooLongError(info.duration, limit, from_header=True)
+        expected = info.duration if limit is None else min(info.duration, limit)
+        out = _Output(int(expected * target_sr) + target_sr)
+        resampler = _Resampler(target_sr, out)
+        seconds = 0.0
+        for block, sr in blocks:
+            seconds += len(block) / sr
+            if limit is not None and seconds > limit + 1 / sr:
+                raise AudioTooLongError(seconds, limit)
+            if not np.isfinite(block).all():
+                raise AudioDecodeError("the decoded audio contains NaN or infinite samples")
+            resampler.feed(block, sr)
+        resampler.flush()
+    return out.result(), info
+
+
 def decode(
     source: Source,
     target_sr: int = SAMPLE_RATE,
     max_seconds: float | None = None,
-    block_seconds: float = 60.0,
+    timeout_s: float | None = None,
 ) -> np.ndarray:
-    """Decode any libsndfile-readable audio to mono float32 at ``target_sr``.
-
-    ``max_seconds`` is checked against the header before decoding and enforced while decoding
-    (headers of VBR MP3s can understate the length), so an over-long file never gets decoded
-    whole. Raises :class:`AudioDecodeError` for undecodable input and
-    :class:`AudioTooLongError` past the limit.
-    """
-    with _open(source) as f:
-        sr = int(f.samplerate)
-        if sr <= 0:
-            raise AudioDecodeError("audio header has no sample rate")
-        if max_seconds is not None and f.frames > 0 and f.frames / sr > max_seconds:
-            raise AudioTooLongError(f.frames / sr, max_seconds)
-        limit_frames = None if max_seconds is None else int(max_seconds * sr) + 1
-        # Resample block by block so memory holds only the 16 kHz result, never the source rate.
-        stream = None if sr == target_sr else soxr.ResampleStream(sr, target_sr, 1, "float32", "HQ")
-        # 60-s blocks: a whole MTAT clip is read in one call (libmpg123 prints spurious
-        # "part2_3_length" errors when a read stops mid-stream), while a long upload still
-        # costs at most one block at the source rate (60 s of 48 kHz stereo = 23 MB).
-        blocksize = max(int(block_seconds * sr), 1024)
-        blocks: list[np.ndarray] = []
-        total = 0
-        try:
-            while True:
-                # read() returns only the frames really decoded (blocks() pads short reads of
-                # truncated files with uninitialised memory). (frames, channels) float32.
-                block = f.read(blocksize, dtype="float32", always_2d=True)
-                if len(block) == 0:
-                    break
-                total += len(block)
-                if limit_frames is not None and total > limit_frames:
-                    raise AudioTooLongError(total / sr, float(max_seconds))
-                mono = block.mean(axis=1, dtype=np.float32)  # mix-down: average the channels
-                if not np.all(np.isfinite(mono)):
-                    raise AudioDecodeError("decoded audio contains NaN or infinite samples")
-                blocks.append(mono if stream is None else stream.resample_chunk(mono))
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioDecodeError(f"audio stream is corrupt: {exc}") from exc
-    if stream is not None:
-        blocks.append(stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-    if not blocks:
-        return np.zeros(0, dtype=np.float32)
-    return np.ascontiguousarray(np.concatenate(blocks), dtype=np.float32)
+    """Decode any supported audio to mono float32 at ``target_sr`` (see :func:`load`)."""
+    return load(source, target_sr, DecodeLimits(max_seconds, timeout_s=timeout_s))[0]
 
 
 def chunk_starts(n_samples: int, chunk_samples: int, n_chunks: int) -> np.ndarray:
