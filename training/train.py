@@ -3,6 +3,9 @@
 ``python -m training train --model NAME --mtat-root DIR --cache DIR --out DIR [--profile quick]``
 or ``train(config, cache_dir, out_dir)``. The run directory ``<out>/<model>/`` receives
 ``last.pt`` (every epoch), ``best.pt`` (best validation ``select_metric``) and ``log.csv``.
+``train()`` reads top to bottom: :func:`set_up` (data, model, optimiser, schedule), resume
+(:func:`load_resumable`, :func:`restore`), then per epoch :func:`train_epoch` and, on rank 0,
+:func:`end_epoch` (:func:`validate`, :func:`update_best`, early stopping, :func:`save_epoch`).
 
 * Loss ``BCEWithLogitsLoss`` on random crops (``RandomCropDataset``) of ``chunk_samples``; AdamW
   with a warm-up + cosine schedule stepped per batch; early stopping on the select metric
@@ -32,7 +35,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -275,8 +278,62 @@ def _improved(metric: float | None, best: float | None, select: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# training
+# training: set-up, resume, one epoch, validation, checkpoint, early stopping
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    """What a run builds once: data, model, optimiser, schedule and where it writes."""
+
+    config: TrainConfig
+    ctx: DistContext
+    run_dir: Path
+    tags: list[str]
+    model: nn.Module
+    model_config: dict[str, Any]  # the resolved model config (defaults included)
+    n_params: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    sampler: _EpochSampler
+    loader: DataLoader
+    valid_ds: Any  # ChunkedClipDataset: eval_chunks evenly spaced chunks per clip
+    dataset_info: dict[str, Any]
+    use_amp: bool
+    net: nn.Module  # the model, wrapped in DistributedDataParallel once it is restored
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.pt"
+
+
+@dataclass
+class RunState:
+    """What changes from epoch to epoch and is checkpointed: progress, best so far, history."""
+
+    epoch: int = 0  # completed epochs
+    best_metric: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+@dataclass
+class EpochStats:
+    """One epoch of training steps: mean loss over all ranks, throughput, time waiting for data."""
+
+    train_loss: float
+    clips_per_s: float
+    step_seconds: float
+    data_wait_s: float
+    started: float  # time.perf_counter() at the start of the epoch
 
 
 def train(
@@ -297,245 +354,34 @@ def train(
     ``last.pt`` of a different setup is an error (pass ``resume=False`` to start over).
     ``on_epoch_end(epoch, log_row)`` is called on every rank after each completed epoch.
     """
-    from training.data.cache import ClipCache
-    from training.data.dataset import ChunkedClipDataset, RandomCropDataset
-    from training.evaluate import evaluate, predict_chunks
-    from training.models import build_model, count_parameters
-
     config.validate()
     cache_dir, out_dir = Path(cache_dir), Path(out_dir)
     ctx = DistContext.from_env(config.device)
-    run_dir = out_dir / config.model
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    cpu = ctx.device.type == "cpu"
-    use_amp = config.amp and ctx.device.type == "cuda"
+    best_path = out_dir / config.model / "best.pt"
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        if cpu:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        elif ctx.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels
+        _set_backends(ctx)
         _ensure_cache(
             cache_dir, Path(mtat_root) if mtat_root else None, ctx, prepare_workers, progress
         )
-        train_cache = ClipCache.open(cache_dir, "train")
-        valid_cache = ClipCache.open(cache_dir, "valid")
-        tags = list(train_cache.tags)
-        if list(valid_cache.tags) != tags:
-            raise ValueError("train and valid caches disagree on tags")
-        if len(train_cache) == 0 or len(valid_cache) == 0:
-            raise ValueError(f"the cache {cache_dir} has an empty train or valid split")
-
-        seed_everything(config.seed)
-        model = build_model(config.model, n_tags=len(tags), **config.model_config).to(ctx.device)
-        resolved_model_config = dict(model.model_config)  # defaults included
-        n_params = count_parameters(model)
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
-
-        sampler = _EpochSampler(len(train_cache), ctx, config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
-        workers = config.num_workers
-        loader = DataLoader(
-            _EpochDataset(RandomCropDataset(train_cache, config.chunk_samples, seed=config.seed)),
-            batch_size=config.batch_size,
-            sampler=sampler,
-            num_workers=workers,
-            pin_memory=ctx.device.type == "cuda",
-            drop_last=len(sampler) >= config.batch_size,  # no 1-clip batches for BatchNorm
-            persistent_workers=workers > 0,
-            worker_init_fn=_worker_init_fn,
-            generator=generator,
-            prefetch_factor=4 if workers > 0 else None,
-        )
-        steps_per_epoch = len(loader)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _lr_lambda(config, steps_per_epoch)
-        )
-        scaler = torch.amp.GradScaler(ctx.device.type, enabled=use_amp)
-        criterion = nn.BCEWithLogitsLoss()
-
-        start_epoch, best_metric, best_epoch, bad_epochs = 0, None, 0, 0
-        history: list[dict[str, Any]] = []
-        train_seconds = 0.0
-        if resume and last_path.is_file():
-            ckpt = torch.load(last_path, map_location="cpu", weights_only=False)
-            saved = TrainConfig.from_dict(ckpt["config"])
-            if saved.run_identity() != config.run_identity():
-                raise ValueError(
-                    f"{last_path} was written with a different setup; use another --out, or "
-                    f"--no-resume to start over.\n saved: {saved.run_identity()}\n now: "
-                    f"{config.run_identity()}"
-                )
+        run = set_up(config, cache_dir, out_dir, ctx)
+        state = RunState()
+        if resume and run.last_path.is_file():
+            ckpt = load_resumable(run.last_path, config)
             if ckpt.get("finished"):
                 log.info(
                     "%s already finished (epoch %d); nothing to do", config.model, ckpt["epoch"]
                 )
                 return best_path
-            model.load_state_dict(ckpt["state_dict"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            scaler.load_state_dict(ckpt["scaler"])
-            set_rng_state(ckpt["rng_state"])
-            start_epoch, best_metric = int(ckpt["epoch"]), ckpt["best_metric"]
-            best_epoch, bad_epochs = int(ckpt["best_epoch"]), int(ckpt["bad_epochs"])
-            history, train_seconds = list(ckpt["history"]), float(ckpt["train_seconds"])
-            log.info("%s: resuming after epoch %d", config.model, start_epoch)
-
-        net: nn.Module = model
+            state = restore(run, ckpt)
         if ctx.distributed:
-            net = nn.parallel.DistributedDataParallel(
-                model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
-            )
-        valid_ds = ChunkedClipDataset(
-            valid_cache, config.chunk_samples, n_chunks=config.eval_chunks
-        )
-        dataset_info = {
-            "cache": str(cache_dir.resolve()),
-            "tags": tags,
-            "train_clips": len(train_cache),
-            "valid_clips": len(valid_cache),
-        }
-
-        for epoch in range(start_epoch, config.epochs):
-            sampler.set_epoch(epoch)
-            net.train()
-            loss_sum = torch.zeros((), dtype=torch.float64)
-            steps, clips, wait = 0, 0, 0.0
-            bar = None
-            if progress and ctx.is_main:
-                from tqdm import tqdm
-
-                bar = tqdm(
-                    total=steps_per_epoch,
-                    desc=f"{config.model} epoch {epoch + 1}/{config.epochs}",
-                    leave=False,
-                    dynamic_ncols=True,
-                )
-            t_epoch = time.perf_counter()
-            t_prev = t_epoch
-            for wave, labels in loader:
-                wave = wave.to(ctx.device, non_blocking=True)  # (B, L)
-                labels = labels.to(ctx.device, non_blocking=True)  # (B, K)
-                wait += time.perf_counter() - t_prev
-                with torch.autocast(ctx.device.type, enabled=use_amp):
-                    logits = net(wave)  # (B, K)
-                loss = criterion(logits.float(), labels)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                loss_value = float(loss.detach())  # syncs the device: step time is real
-                loss_sum += loss_value
-                steps += 1
-                clips += int(wave.shape[0])
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.4f}")
-                t_prev = time.perf_counter()
-            step_seconds = max(t_prev - t_epoch, 1e-9)
-            if bar is not None:
-                bar.close()
-            if not math.isfinite(float(loss_sum)):
-                raise FloatingPointError(
-                    f"{config.model}: the training loss diverged (epoch {epoch + 1})"
-                )
-            totals = torch.tensor([float(loss_sum), steps, clips], dtype=torch.float64)
-            if ctx.distributed:
-                dist.all_reduce(totals)
-            train_loss = float(totals[0] / max(totals[1], 1))
-            clips_per_s = float(totals[2]) / step_seconds
-
-            stop = False
-            row: dict[str, Any] = {}
+            run.net = _wrap_ddp(run.model, ctx)
+        for epoch in range(state.epoch, config.epochs):
+            stats = train_epoch(run, epoch, progress)
+            stop, row = False, {}
             if ctx.is_main:
-                y_true, y_prob, val_loss = predict_chunks(
-                    model, valid_ds, ctx.device, config.eval_batch_size, 0, use_amp
-                )
-                res = evaluate(y_true, y_prob, tags)
-                metric = (
-                    val_loss
-                    if config.select_metric == "loss"
-                    else res["macro"][config.select_metric]
-                )
-                epoch_seconds = time.perf_counter() - t_epoch
-                train_seconds += epoch_seconds
-                row = {
-                    "epoch": epoch + 1,
-                    "train_loss": train_loss,
-                    "val_loss": val_loss,
-                    "val_accuracy": res["micro"]["accuracy"],
-                    "val_roc_auc": res["macro"]["roc_auc"],
-                    "val_pr_auc": res["macro"]["pr_auc"],
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "seconds": round(epoch_seconds, 3),
-                    "clips_per_s": round(clips_per_s, 2),
-                    "data_wait_share": round(wait / step_seconds, 4),
-                }
-                history.append(row)
-                improved = _improved(metric, best_metric, config.select_metric) or best_epoch == 0
-                if improved:
-                    best_metric, best_epoch, bad_epochs = metric, epoch + 1, 0
-                else:
-                    bad_epochs += 1
-                stop = epoch + 1 >= config.epochs or (
-                    config.patience > 0 and bad_epochs >= config.patience
-                )
-                ckpt = {
-                    "model_name": config.model,
-                    "model_config": resolved_model_config,
-                    "tags": tags,
-                    "sample_rate": SAMPLE_RATE,
-                    "chunk_samples": config.chunk_samples,
-                    "config": config.to_dict(),
-                    "epoch": epoch + 1,
-                    "metric_name": config.select_metric,
-                    "metric": metric,
-                    "best_metric": best_metric,
-                    "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs,
-                    "finished": stop,
-                    "history": history,
-                    "train_seconds": train_seconds,
-                    "parameters": n_params,
-                    "dataset": dataset_info,
-                    "world_size": ctx.world_size,
-                    "device": str(ctx.device),
-                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "state_dict": _cpu_state_dict(model),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng_state": rng_state(),
-                }
-                if improved:
-                    save_checkpoint(ckpt, best_path)
-                save_checkpoint(ckpt, last_path)
-                write_log(history, run_dir / "log.csv")
-                log.info(
-                    "%s epoch %d/%d: train_loss %.4f val_loss %.4f val_roc_auc %s val_pr_auc %s "
-                    "(%.1f s, %.1f clips/s, data wait %.0f%%)%s",
-                    config.model,
-                    epoch + 1,
-                    config.epochs,
-                    train_loss,
-                    val_loss,
-                    _f(row["val_roc_auc"]),
-                    _f(row["val_pr_auc"]),
-                    epoch_seconds,
-                    clips_per_s,
-                    100 * row["data_wait_share"],
-                    " *" if improved else "",
-                )
-            if ctx.distributed:
-                flag = [stop, row]
-                dist.broadcast_object_list(flag, src=0)
-                stop, row = bool(flag[0]), flag[1]
+                stop, row = end_epoch(run, state, epoch, stats)
+            stop, row = _share_decision(ctx, stop, row)
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, row)
             if stop:
@@ -546,6 +392,299 @@ def train(
         torch.use_deterministic_algorithms(previous_deterministic)
         if ctx.owns_group and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _set_backends(ctx: DistContext) -> None:
+    """Deterministic algorithms on CPU (exact resume); cuDNN autotuning on CUDA."""
+    if ctx.device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif ctx.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels
+
+
+def set_up(config: TrainConfig, cache_dir: Path, out_dir: Path, ctx: DistContext) -> Setup:
+    """Open the train/valid caches, seed, build the model, optimiser, loader, LR schedule and
+    validation chunks."""
+    from training.data.cache import ClipCache
+    from training.data.dataset import ChunkedClipDataset, RandomCropDataset
+    from training.models import build_model, count_parameters
+
+    train_cache = ClipCache.open(cache_dir, "train")
+    valid_cache = ClipCache.open(cache_dir, "valid")
+    tags = list(train_cache.tags)
+    if list(valid_cache.tags) != tags:
+        raise ValueError("train and valid caches disagree on tags")
+    if len(train_cache) == 0 or len(valid_cache) == 0:
+        raise ValueError(f"the cache {cache_dir} has an empty train or valid split")
+
+    seed_everything(config.seed)
+    model = build_model(config.model, n_tags=len(tags), **config.model_config).to(ctx.device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+
+    sampler = _EpochSampler(len(train_cache), ctx, config.seed)
+    workers = config.num_workers
+    loader = DataLoader(
+        _EpochDataset(RandomCropDataset(train_cache, config.chunk_samples, seed=config.seed)),
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=ctx.device.type == "cuda",
+        drop_last=len(sampler) >= config.batch_size,  # no 1-clip batches for BatchNorm
+        persistent_workers=workers > 0,
+        worker_init_fn=_worker_init_fn,
+        generator=torch.Generator().manual_seed(config.seed),
+        prefetch_factor=4 if workers > 0 else None,
+    )
+    use_amp = config.amp and ctx.device.type == "cuda"
+    return Setup(
+        config=config,
+        ctx=ctx,
+        run_dir=out_dir / config.model,
+        tags=tags,
+        model=model,
+        model_config=dict(model.model_config),  # defaults included
+        n_params=count_parameters(model),
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, len(loader))),
+        scaler=torch.amp.GradScaler(ctx.device.type, enabled=use_amp),
+        criterion=nn.BCEWithLogitsLoss(),
+        sampler=sampler,
+        loader=loader,
+        valid_ds=ChunkedClipDataset(valid_cache, config.chunk_samples, n_chunks=config.eval_chunks),
+        dataset_info={
+            "cache": str(cache_dir.resolve()),
+            "tags": tags,
+            "train_clips": len(train_cache),
+            "valid_clips": len(valid_cache),
+        },
+        use_amp=use_amp,
+        net=model,
+    )
+
+
+def load_resumable(last_path: Path, config: TrainConfig) -> dict[str, Any]:
+    """``last.pt``, refused when it was written with another setup (``run_identity``)."""
+    ckpt = torch.load(last_path, map_location="cpu", weights_only=False)
+    saved = TrainConfig.from_dict(ckpt["config"])
+    if saved.run_identity() != config.run_identity():
+        raise ValueError(
+            f"{last_path} was written with a different setup; use another --out, or "
+            f"--no-resume to start over.\n saved: {saved.run_identity()}\n now: "
+            f"{config.run_identity()}"
+        )
+    return ckpt
+
+
+def restore(run: Setup, ckpt: dict[str, Any]) -> RunState:
+    """Load weights, optimiser, schedule, scaler and RNG states; the run state to continue."""
+    run.model.load_state_dict(ckpt["state_dict"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng_state"])
+    state = RunState(
+        epoch=int(ckpt["epoch"]),
+        best_metric=ckpt["best_metric"],
+        best_epoch=int(ckpt["best_epoch"]),
+        bad_epochs=int(ckpt["bad_epochs"]),
+        history=list(ckpt["history"]),
+        train_seconds=float(ckpt["train_seconds"]),
+    )
+    log.info("%s: resuming after epoch %d", run.config.model, state.epoch)
+    return state
+
+
+def _wrap_ddp(model: nn.Module, ctx: DistContext) -> nn.Module:
+    """The model under DistributedDataParallel (gradients all-reduced across ranks)."""
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+    )
+
+
+def train_epoch(run: Setup, epoch: int, progress: bool) -> EpochStats:
+    """One pass over the training crops: forward, BCE, backward, clip, step (AMP on CUDA)."""
+    config, ctx, model = run.config, run.ctx, run.model
+    run.sampler.set_epoch(epoch)
+    run.net.train()
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    steps, clips, wait = 0, 0, 0.0
+    bar = _progress_bar(run, epoch) if progress and ctx.is_main else None
+    t_epoch = time.perf_counter()
+    t_prev = t_epoch
+    for wave, labels in run.loader:
+        wave = wave.to(ctx.device, non_blocking=True)  # (B, L)
+        labels = labels.to(ctx.device, non_blocking=True)  # (B, K)
+        wait += time.perf_counter() - t_prev
+        with torch.autocast(ctx.device.type, enabled=run.use_amp):
+            logits = run.net(wave)  # (B, K)
+        loss = run.criterion(logits.float(), labels)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        if config.grad_clip > 0:
+            run.scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        loss_value = float(loss.detach())  # syncs the device: step time is real
+        loss_sum += loss_value
+        steps += 1
+        clips += int(wave.shape[0])
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}")
+        t_prev = time.perf_counter()
+    step_seconds = max(t_prev - t_epoch, 1e-9)
+    if bar is not None:
+        bar.close()
+    if not math.isfinite(float(loss_sum)):
+        raise FloatingPointError(f"{config.model}: the training loss diverged (epoch {epoch + 1})")
+    totals = torch.tensor([float(loss_sum), steps, clips], dtype=torch.float64)
+    if ctx.distributed:
+        dist.all_reduce(totals)
+    return EpochStats(
+        train_loss=float(totals[0] / max(totals[1], 1)),
+        clips_per_s=float(totals[2]) / step_seconds,
+        step_seconds=step_seconds,
+        data_wait_s=wait,
+        started=t_epoch,
+    )
+
+
+def _progress_bar(run: Setup, epoch: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=len(run.loader),
+        desc=f"{run.config.model} epoch {epoch + 1}/{run.config.epochs}",
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def end_epoch(
+    run: Setup, state: RunState, epoch: int, stats: EpochStats
+) -> tuple[bool, dict[str, Any]]:
+    """Rank 0 after an epoch: validate, log, keep the best, decide to stop, checkpoint.
+
+    Returns ``(stop, log_row)``."""
+    config = run.config
+    val_loss, res = validate(run)
+    metric = val_loss if config.select_metric == "loss" else res["macro"][config.select_metric]
+    epoch_seconds = time.perf_counter() - stats.started
+    state.train_seconds += epoch_seconds
+    row = {
+        "epoch": epoch + 1,
+        "train_loss": stats.train_loss,
+        "val_loss": val_loss,
+        "val_accuracy": res["micro"]["accuracy"],
+        "val_roc_auc": res["macro"]["roc_auc"],
+        "val_pr_auc": res["macro"]["pr_auc"],
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "seconds": round(epoch_seconds, 3),
+        "clips_per_s": round(stats.clips_per_s, 2),
+        "data_wait_share": round(stats.data_wait_s / stats.step_seconds, 4),
+    }
+    state.history.append(row)
+    state.epoch = epoch + 1
+    improved = update_best(state, metric, config.select_metric)
+    stop = state.epoch >= config.epochs or (
+        config.patience > 0 and state.bad_epochs >= config.patience
+    )
+    save_epoch(run, state, metric, improved, finished=stop)
+    log.info(
+        "%s epoch %d/%d: train_loss %.4f val_loss %.4f val_roc_auc %s val_pr_auc %s "
+        "(%.1f s, %.1f clips/s, data wait %.0f%%)%s",
+        config.model,
+        epoch + 1,
+        config.epochs,
+        stats.train_loss,
+        val_loss,
+        _f(row["val_roc_auc"]),
+        _f(row["val_pr_auc"]),
+        epoch_seconds,
+        stats.clips_per_s,
+        100 * row["data_wait_share"],
+        " *" if improved else "",
+    )
+    return stop, row
+
+
+def validate(run: Setup) -> tuple[float, dict[str, Any]]:
+    """Clip-level validation (mean sigmoid over ``eval_chunks`` chunks): loss and metrics."""
+    from training.evaluate import evaluate, predict_chunks
+
+    config = run.config
+    y_true, y_prob, val_loss = predict_chunks(
+        run.model, run.valid_ds, run.ctx.device, config.eval_batch_size, 0, run.use_amp
+    )
+    return val_loss, evaluate(y_true, y_prob, run.tags)
+
+
+def update_best(state: RunState, metric: float | None, select: str) -> bool:
+    """Keep the best epoch (the first epoch always counts); count epochs without improvement."""
+    improved = _improved(metric, state.best_metric, select) or state.best_epoch == 0
+    if improved:
+        state.best_metric, state.best_epoch, state.bad_epochs = metric, state.epoch, 0
+    else:
+        state.bad_epochs += 1
+    return improved
+
+
+def save_epoch(
+    run: Setup, state: RunState, metric: float | None, improved: bool, finished: bool
+) -> None:
+    """Write ``best.pt`` (if improved), ``last.pt`` and ``log.csv`` atomically."""
+    ckpt = checkpoint(run, state, metric, finished)
+    if improved:
+        save_checkpoint(ckpt, run.best_path)
+    save_checkpoint(ckpt, run.last_path)
+    write_log(state.history, run.run_dir / "log.csv")
+
+
+def checkpoint(run: Setup, state: RunState, metric: float | None, finished: bool) -> dict[str, Any]:
+    """The self-describing checkpoint (docs/ARCHITECTURE.md "Checkpoints")."""
+    config, ctx = run.config, run.ctx
+    return {
+        "model_name": config.model,
+        "model_config": run.model_config,
+        "tags": run.tags,
+        "sample_rate": SAMPLE_RATE,
+        "chunk_samples": config.chunk_samples,
+        "config": config.to_dict(),
+        "epoch": state.epoch,
+        "metric_name": config.select_metric,
+        "metric": metric,
+        "best_metric": state.best_metric,
+        "best_epoch": state.best_epoch,
+        "bad_epochs": state.bad_epochs,
+        "finished": finished,
+        "history": state.history,
+        "train_seconds": state.train_seconds,
+        "parameters": run.n_params,
+        "dataset": run.dataset_info,
+        "world_size": ctx.world_size,
+        "device": str(ctx.device),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "state_dict": _cpu_state_dict(run.model),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "rng_state": rng_state(),
+    }
+
+
+def _share_decision(
+    ctx: DistContext, stop: bool, row: dict[str, Any]
+) -> tuple[bool, dict[str, Any]]:
+    """Rank 0's stop flag and log row, on every rank."""
+    if ctx.distributed:
+        flag = [stop, row]
+        dist.broadcast_object_list(flag, src=0)
+        stop, row = bool(flag[0]), flag[1]
+    return stop, row
 
 
 def _f(value: float | None) -> str:

@@ -1,4 +1,4 @@
-"""Dynamic batching, the bounded queue, bounded decoding, runtime metrics and the benchmark.
+"""Dynamic batching, the bounded queue, bounded decoding and runtime metrics.
 
 The batcher is tested directly with an injected model whose runs can be held at a gate (so
 concurrency is forced, not hoped for), and through the app with real onnxruntime sessions.
@@ -7,10 +7,7 @@ concurrency is forced, not hoped for), and through the app with real onnxruntime
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -28,7 +25,6 @@ from app.main import create_app
 from app.observability import ServiceMetrics
 from app.tagger import Tagger
 from tests.app.support import audio_bytes, tone
-from tests.paths import REPO
 from training.constants import SAMPLE_RATE
 
 
@@ -529,75 +525,6 @@ def test_metrics_object_is_a_batch_observer() -> None:
     text = m.exposition().decode()
     assert metric(text, "tagger_batch_size_sum", model="x") == 5
     assert metric(text, "tagger_inference_request_failure_total", reason="queue_full") == 1
-
-
-# -- the benchmark, end to end -------------------------------------------------------------------
-def test_bench_smoke_prints_a_json_last_line(models_dir: Path, tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "app.bench", "--smoke", "--models-dir", str(models_dir)]
-    cmd += ["--providers", "cpu"]
-    out = subprocess.run(
-        cmd,
-        cwd=tmp_path,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    last = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ("clips_per_s", "p50_ms", "p99_ms", "floor_clips_per_s", "overhead_ratio"):
-        assert isinstance(last[key], float) and last[key] > 0, key
-    assert last["peak_rss_mb"] > 50 and last["rss_after_mb"] > 0
-    assert "onnx_vs_torch" in last and last["onnx_vs_torch"] is None  # no torch twin: skipped
-    assert "not in training.models" in last["models"]["beta"]["torch"]["note"]
-    level = last["by_concurrency"]["1"]
-    assert level["requests"] == 4 and level["errors"] == {}
-    assert level["mean_batch"] >= 1
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--concurrency", "1,x"], "takes integers"),
-        (["--requests", "0"], "must be >= 1"),
-        (["--floor-requests", "-3"], "--floor-requests must be >= 1"),
-        (["--inference-threads", "-1"], "--inference-threads: Input should be greater"),
-        (["--max-batch", "-2", "--batch-wait-ms", "-1"], "--max-batch: .*; --batch-wait-ms"),
-    ],
-)
-def test_bench_rejects_bad_arguments_before_starting_anything(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from app.bench import parse_args
-
-    with pytest.raises(SystemExit) as info:
-        parse_args(argv)
-    assert info.value.code == 2
-    assert re.search(message, capsys.readouterr().err)
-
-
-def test_bench_raw_client_reads_length_chunked_and_closing_responses() -> None:
-    from app.bench import multipart_request, read_response
-
-    async def parse(raw: bytes) -> tuple[int, bytes, bool]:
-        reader = asyncio.StreamReader()
-        reader.feed_data(raw)
-        reader.feed_eof()
-        return await read_response(reader)
-
-    fixed = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
-    chunked = (
-        b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
-    )
-    closing = b"HTTP/1.1 413 Too Large\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
-    assert asyncio.run(parse(fixed)) == (200, b"hello", True)
-    assert asyncio.run(parse(chunked)) == (503, b"abcde", True)
-    assert asyncio.run(parse(closing)) == (413, b"{}", False)
-    request = multipart_request("127.0.0.1", 8000, "/predict", b"ID3\x00mp3", "a.mp3")
-    head, _, body = request.partition(b"\r\n\r\n")
-    assert head.startswith(b"POST /predict HTTP/1.1\r\n")
-    assert f"Content-Length: {len(body)}".encode() in head
-    assert b'name="file"; filename="a.mp3"' in body and b"\r\n\r\nID3\x00mp3\r\n--" in body
 
 
 def test_gil_switch_interval_is_set_at_start_up(models_dir: Path) -> None:

@@ -313,61 +313,113 @@ def _prepare_locked(
     progress: bool,
     t0: float,
 ) -> PrepareSummary:
+    """Plan (skip, reuse or decode each clip), decode, then write the manifests."""
+    plan = _plan(ann, mtat_root, cache_dir)
+    _decode(plan, cache_dir, workers, progress)
+    for s in plan.skipped.values():
+        log.warning("skipped clip %d (%s): %s", s.clip_id, s.path, s.reason)
+    return _write_manifests(
+        ann,
+        mtat_root,
+        cache_dir,
+        plan.samples,
+        plan.skipped,
+        len(plan.jobs),
+        plan.n_reused,
+        clean,
+        t0,
+    )
+
+
+@dataclass
+class _Plan:
+    """What a run does with each clip: decode it (``jobs``), reuse it (``samples``) or skip it."""
+
+    jobs: list[_Job] = field(default_factory=list)
+    samples: dict[int, int] = field(default_factory=dict)  # clip id -> decoded samples
+    skipped: dict[int, SkippedClip] = field(default_factory=dict)
+    adopted: list[dict] = field(default_factory=list)  # journal lines of adopted .npy files
+    n_reused: int = 0
+
+
+def _plan(ann: MTATAnnotations, mtat_root: Path, cache_dir: Path) -> _Plan:
+    """Sort every clip of the annotations against the journal of earlier runs."""
     split_folders = set("".join(SPLIT_FOLDERS.values()))
     journal = read_journal(cache_dir)
-    skipped: dict[int, SkippedClip] = {}
-    samples: dict[int, int] = {}
-    jobs: list[_Job] = []
-    n_reused = 0
-    adopted: list[dict] = []
+    plan = _Plan()
     for clip in ann.clips:
-        cid, rel = clip.clip_id, clip.path
-        if clip.folder not in split_folders:
-            skipped[cid] = SkippedClip(cid, rel, f"folder {clip.folder!r} is not one of 0..f")
-            continue
-        if KNOWN_BROKEN_CLIPS.get(cid) == rel:
-            skipped[cid] = SkippedClip(cid, rel, "known broken MTAT file (empty in the download)")
-            continue
-        src = mtat_root / rel
-        try:
-            st = src.stat()
-        except OSError:
-            skipped[cid] = SkippedClip(cid, rel, "missing file")
-            continue
-        if st.st_size == 0:
-            skipped[cid] = SkippedClip(cid, rel, "empty file (0 bytes)")
-            continue
-        dst = cache_dir / _npy_rel(clip)
-        e = journal.get(cid)
-        if (
-            e is not None
-            and e.get("path") == rel
-            and e.get("size") == st.st_size
-            and e.get("mtime_ns") == st.st_mtime_ns
-        ):
-            if e.get("status") == "failed":
-                skipped[cid] = SkippedClip(cid, rel, str(e.get("reason")))
-                n_reused += 1
-                continue
-            if e.get("status") == "ok" and dst.is_file():
-                samples[cid] = int(e["samples"])
-                n_reused += 1
-                continue
-        if e is None and dst.is_file():
-            # Written atomically by a run killed before its journal line: complete, adopt it.
-            n = _npy_samples(dst)
-            if n:
-                samples[cid] = n
-                n_reused += 1
-                adopted.append(_entry(cid, rel, st.st_size, st.st_mtime_ns, n, None))
-                continue
-        jobs.append(_Job(cid, rel, str(src), str(dst), st.st_size, st.st_mtime_ns))
+        _plan_clip(plan, clip, mtat_root, cache_dir, journal, split_folders)
+    return plan
 
+
+def _unusable(
+    clip: Clip, mtat_root: Path, split_folders: set[str]
+) -> tuple[str | None, os.stat_result | None]:
+    """``(reason, None)`` for a clip that cannot be decoded (folder, known broken, missing,
+    empty), else ``(None, stat of its source file)``."""
+    if clip.folder not in split_folders:
+        return f"folder {clip.folder!r} is not one of 0..f", None
+    if KNOWN_BROKEN_CLIPS.get(clip.clip_id) == clip.path:
+        return "known broken MTAT file (empty in the download)", None
+    try:
+        st = (mtat_root / clip.path).stat()
+    except OSError:
+        return "missing file", None
+    if st.st_size == 0:
+        return "empty file (0 bytes)", None
+    return None, st
+
+
+def _plan_clip(
+    plan: _Plan,
+    clip: Clip,
+    mtat_root: Path,
+    cache_dir: Path,
+    journal: dict[int, dict],
+    split_folders: set[str],
+) -> None:
+    """Skip, reuse (journal entry of the same source file, or an adopted .npy) or queue a clip."""
+    cid, rel = clip.clip_id, clip.path
+    reason, st = _unusable(clip, mtat_root, split_folders)
+    if reason is not None or st is None:
+        plan.skipped[cid] = SkippedClip(cid, rel, str(reason))
+        return
+    dst = cache_dir / _npy_rel(clip)
+    e = journal.get(cid)
+    if (
+        e is not None
+        and e.get("path") == rel
+        and e.get("size") == st.st_size
+        and e.get("mtime_ns") == st.st_mtime_ns
+    ):
+        if e.get("status") == "failed":
+            plan.skipped[cid] = SkippedClip(cid, rel, str(e.get("reason")))
+            plan.n_reused += 1
+            return
+        if e.get("status") == "ok" and dst.is_file():
+            plan.samples[cid] = int(e["samples"])
+            plan.n_reused += 1
+            return
+    if e is None and dst.is_file():
+        # Written atomically by a run killed before its journal line: complete, adopt it.
+        n = _npy_samples(dst)
+        if n:
+            plan.samples[cid] = n
+            plan.n_reused += 1
+            plan.adopted.append(_entry(cid, rel, st.st_size, st.st_mtime_ns, n, None))
+            return
+    src = mtat_root / rel
+    plan.jobs.append(_Job(cid, rel, str(src), str(dst), st.st_size, st.st_mtime_ns))
+
+
+def _decode(plan: _Plan, cache_dir: Path, workers: int, progress: bool) -> None:
+    """Journal the adopted files, decode the jobs (progress bar) and journal each result."""
+    jobs, samples, skipped = plan.jobs, plan.samples, plan.skipped
     for folder in {Path(j.dst).parent for j in jobs}:
         folder.mkdir(parents=True, exist_ok=True)
     jr = _Journal(cache_dir / JOURNAL_FILE)
     try:
-        for entry in adopted:
+        for entry in plan.adopted:
             jr.append(entry)
         if jobs:
             log.info("decoding %d clip(s) with %d worker(s)", len(jobs), max(workers, 1))
@@ -388,12 +440,6 @@ def _prepare_locked(
             _run_jobs(jobs, workers, on_done)
     finally:
         jr.close()
-
-    for s in skipped.values():
-        log.warning("skipped clip %d (%s): %s", s.clip_id, s.path, s.reason)
-    return _write_manifests(
-        ann, mtat_root, cache_dir, samples, skipped, len(jobs), n_reused, clean, t0
-    )
 
 
 def _entry(cid: int, rel: str, size: int, mtime_ns: int, n: int, err: str | None) -> dict:
