@@ -97,6 +97,9 @@ class ModelCard(BaseModel):
     source: str | None = None
     licence: str | None = None
     attribution: str | None = None
+    # onnxruntime graph optimizers to leave out for this model (e.g. NchwcTransformer: the
+    # ported musicnn's tall single-channel convolutions run ~40x slower in NCHWc on CPU).
+    ort_disabled_optimizers: list[str] = Field(default_factory=list)
 
     @field_validator("clip_rule")
     @classmethod
@@ -443,7 +446,9 @@ class ModelRegistry:
         except Exception as exc:  # a missing library is reported by the fallback check below
             log.warning("onnxruntime.preload_dlls() failed: %s", exc)
 
-    def create_session(self, path: Path) -> tuple[ort.InferenceSession, str, str | None]:
+    def create_session(
+        self, path: Path, disabled_optimizers: list[str] | None = None
+    ) -> tuple[ort.InferenceSession, str, str | None]:
         """``(session, provider in use, fallback reason or None)`` for ``settings.providers``.
 
         The provider in use is read back from ``session.get_providers()``: onnxruntime-gpu lists
@@ -466,11 +471,12 @@ class ModelRegistry:
             providers = [(CUDA, self.cuda_options()), CPU]
         if wanted == "cuda" and reason is not None:
             raise ProviderUnavailableError(f"providers=cuda but {reason}")
-        session = self._session(path, providers)
+        disabled = list(disabled_optimizers or [])
+        session = self._session(path, providers, disabled)
         in_use = session.get_providers()[0]
         if providers[0] != CPU and in_use != CUDA:
             # CUDA silently did not come up: rebuild with the CPU thread layout.
-            session = self._session(path, [CPU])
+            session = self._session(path, [CPU], disabled)
             in_use = session.get_providers()[0]
         if wanted != "cpu" and in_use != CUDA:
             reason = reason or (
@@ -481,12 +487,15 @@ class ModelRegistry:
                 raise ProviderUnavailableError(f"providers=cuda but {reason}")
         return session, in_use, reason
 
-    def _session(self, path: Path, providers: list[Any]) -> ort.InferenceSession:
+    def _session(
+        self, path: Path, providers: list[Any], disabled: list[str]
+    ) -> ort.InferenceSession:
         try:
             return ort.InferenceSession(
                 str(path),
                 sess_options=self.session_options(cuda=providers[0] != CPU),
                 providers=providers,
+                disabled_optimizers=disabled or None,
             )
         except Exception as exc:
             raise ModelLoadError(
@@ -496,7 +505,9 @@ class ModelRegistry:
     def _load(self, name: str) -> LoadedModel:
         card = self.card(name)
         t0 = time.perf_counter()
-        session, provider, reason = self.create_session(self.models_dir / name / "model.onnx")
+        session, provider, reason = self.create_session(
+            self.models_dir / name / "model.onnx", card.ort_disabled_optimizers
+        )
         self._check_io(name, card, session)
         model = LoadedModel(
             name=name,

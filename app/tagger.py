@@ -18,8 +18,9 @@
 
 Admission and back-pressure: before its body is read (``POST /predict``) or, without a ticket,
 before decoding, a request reserves the chunks of a :data:`TYPICAL_CLIP_S` clip (``eval_chunks``
-for evenly spaced chunks) in the model's bounded queue (503 + ``Retry-After`` when full). The
-header checks (probe: format, sample rate, duration) run before a decode slot is taken; decoding runs in worker threads, at most ``decode_concurrency`` at once
+for evenly spaced chunks) in the model's bounded queue (503 +
+``Retry-After`` when full). The header checks (probe: format, sample rate, duration) run before
+a decode slot is taken; decoding runs in worker threads, at most ``decode_concurrency`` at once
 (an anyio capacity limiter), so many concurrent uploads do not all hold decoded audio at the
 same time. The upload is bytes or a seekable file (the spooled body): never copied whole into
 memory here.

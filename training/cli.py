@@ -23,6 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("training.benchmark", "train and compare several architectures"),
     "export": ("training.export", "export checkpoints to ONNX with model cards"),
     "analyze": ("training.study.analyze", "study labels, content and projections of a dataset"),
+    "import-pretrained": (
+        "training.import_pretrained",
+        "rebuild the four ported MTAT taggers (won_*, pons_*) into models/ with cards",
+    ),
+    "evaluate-models": (
+        "training.evaluate_onnx",
+        "evaluate exported models on a synthetic cache / labelled recordings into their cards",
+    ),
 }
 
 

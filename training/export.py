@@ -168,6 +168,7 @@ def check_export(
     waves: np.ndarray,
     providers: list[str] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
+    disabled_optimizers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Validate an export against PyTorch; returns the card's ``export_check`` dict.
 
@@ -193,7 +194,9 @@ def check_export(
         raise ExportCheckError(f"{onnx_path} uses CPU-only operators {sorted(ops & CPU_ONLY_OPS)}")
 
     session = ort.InferenceSession(
-        str(onnx_path), providers=list(providers or ["CPUExecutionProvider"])
+        str(onnx_path),
+        providers=list(providers or ["CPUExecutionProvider"]),
+        disabled_optimizers=disabled_optimizers or None,  # as the card tells the service
     )
     inputs, outputs = session.get_inputs(), session.get_outputs()
     output_names = [o.name for o in outputs]

@@ -139,8 +139,8 @@ async def predict(
         Query(
             ge=1,
             le=MAX_TOP_K,
-            description="How many tags to return, 1..ranked (at most 50; default: all ranked: "
-            "the project's ten, or all of the model's with all_tags=true).",
+            description="How many tags to return, 1..ranked (the project's ten by default, all "
+            "of the model's tags with all_tags=true; at most 50; default: all ranked).",
         ),
     ] = None,
     all_tags: Annotated[
