@@ -11,6 +11,7 @@ from pathlib import Path
 WHEEL_REQUIREMENT = "musicnn==0.1.0"
 CHECKPOINTS = ("MTT_musicnn", "MTT_vgg")
 BUNDLE_FILES = (".index", ".data-00000-of-00001")
+RESULT_FILE = "experiment.result"  # the test-set figures published with each checkpoint
 LICENCE_MEMBER = "musicnn-0.1.0.dist-info/LICENSE.md"
 
 
@@ -19,13 +20,14 @@ class WheelFetchError(RuntimeError):
 
 
 def _complete(folder: Path) -> bool:
-    return all((folder / name / f).is_file() for name in CHECKPOINTS for f in BUNDLE_FILES)
+    files = (*BUNDLE_FILES, RESULT_FILE)
+    return all((folder / name / f).is_file() for name in CHECKPOINTS for f in files)
 
 
 def extract_checkpoints(wheel: str | Path, dest: str | Path) -> Path:
     """Extract ``MTT_musicnn/`` and ``MTT_vgg/`` bundles and the licence from ``wheel`` into ``dest``."""
     dest = Path(dest)
-    wanted = [f"musicnn/{n}/{f}" for n in CHECKPOINTS for f in BUNDLE_FILES]
+    wanted = [f"musicnn/{n}/{f}" for n in CHECKPOINTS for f in (*BUNDLE_FILES, RESULT_FILE)]
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         missing = [m for m in [*wanted, LICENCE_MEMBER] if m not in names]
