@@ -122,9 +122,14 @@ function fillModelSelect(models) {
 
 // One model's evaluations (GET /models), headline first: the data each was measured on, and by
 // whom: this project (training.evaluate) or a named source.
+// Short names for the heatmap's rows (the full description is in the table and the tooltips).
+const SHORT_DATA = [[/^mtat/, "real MTAT test"], [/^synthetic/, "synthetic test"],
+  [/^real_recordings/, "real recordings"]];
+
 function evaluations(m) {
   return (m.evaluations || []).map((ev) => ({
     data: ev.data || ev.id || "unnamed data",
+    short: SHORT_DATA.find(([re]) => re.test(ev.id || ""))?.[1] || ev.id || "unnamed data",
     origin: ev.measured_by === "project" ? "measured here"
       : `from ${ev.source || ev.citation || "its source"}`,
     per_tag: ev.per_tag || {},
@@ -322,7 +327,7 @@ function renderScores() {
   const value = (row, tag) => row.ev.per_tag[tag]?.[metric];
   const several = new Set(rows.map((r) => r.model.name)).size < rows.length;
   const rowName = (row) =>
-    `${row.model.name}${realMTAT(row.model) ? " ★" : ""}${several ? ` · ${row.ev.data}` : ""}`;
+    `${row.model.name}${realMTAT(row.model) ? " ★" : ""}${several ? ` · ${row.ev.short}` : ""}`;
 
   const labelW = Math.max(80, 7 * Math.max(0, ...rows.map((r) => rowName(r).length)) + 12);
   const cell = 30, headH = 86;
@@ -341,7 +346,7 @@ function renderScores() {
       const v = tag === "macro" ? row.ev.macro[metric] : value(row, tag);
       svg.append(el("svg:rect", { x: labelW + j * cell, y: headH + i * cell, width: cell - 1,
         height: cell - 1, fill: colour(scale(v)), "data-model": row.model.name, "data-tag": tag },
-        el("svg:title", { text: `${rowName(row)}, ${tag}: ${label} ${fmt(v)}` })));
+        el("svg:title", { text: `${rowName(row)} (${row.ev.data}), ${tag}: ${label} ${fmt(v)}` })));
       if (typeof v === "number") {
         svg.append(el("svg:text", { x: labelW + j * cell + cell / 2, y: headH + i * cell + cell / 2,
           class: "cell-value", fill: ink(scale(v)), "text-anchor": "middle",

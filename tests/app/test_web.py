@@ -223,7 +223,9 @@ def test_models_view_shows_evaluations_and_real_mtat(web: Watched, server: str) 
     )
     scores = page.locator("#scores-table tbody tr")
     assert scores.count() == 3  # alpha twice, beta once; gamma has no evaluation
-    assert "alpha ★ · MTAT test split" in page.locator("#scores-heatmap").text_content()
+    heatmap = page.locator("#scores-heatmap")
+    assert "alpha ★ · real MTAT test" in heatmap.locator(".row-label").all_text_contents()
+    assert "MTAT test split" in heatmap.text_content()  # the full description, in the tooltips
 
 
 def test_page_asks_for_the_api_key(
