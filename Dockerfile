@@ -35,6 +35,7 @@ FROM base AS train
 RUN python docker/requirements_from_pyproject.py serve train > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 COPY app app
+COPY tagging tagging
 COPY training training
 RUN pip install --no-deps . \
  && mkdir -p /models /runs /data && chown 10001:10001 /models /runs
@@ -46,7 +47,7 @@ CMD ["--help"]
 # ---------------------------------------------------------------------------------------------
 FROM serve-deps AS serve
 COPY app app
-COPY training training
+COPY tagging tagging
 # The serving image must never hold torch (it would add gigabytes and is never imported).
 RUN pip install --no-deps . \
  && python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is not None)" \

@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from app.batching import bucket_sizes
 from app.config import DEFAULT_MODEL, Settings
 from app.errors import ModelLoadError, UnknownModelError
-from training.data.clips import ClipRule
-from training.evaluations import card_evaluations as evaluations_of
+from tagging.clips import ClipRule
+from tagging.evaluations import card_evaluations as evaluations_of
 
 log = logging.getLogger("app")
 
@@ -88,11 +88,11 @@ class ModelCard(BaseModel):
     output_name: str = "probabilities"
     trained_on: str | None = None
     evaluation: dict[str, Any] | None = None
-    # The original tool's clip rule (training.data.clips.ClipRule fields), for the ported
+    # The original tool's clip rule (tagging.clips.ClipRule fields), for the ported
     # models; without one, eval_chunks evenly spaced chunks and zero padding (the eight).
     clip_rule: dict[str, int | None] | None = None
     pad: str | None = Field(None, description="How clips shorter than one chunk are padded.")
-    # Every evaluation of the model (training.evaluations); derived from `evaluation` if absent.
+    # Every evaluation of the model (tagging.evaluations); derived from `evaluation` if absent.
     evaluations: list[dict[str, Any]] | None = None
     source: str | None = None
     licence: str | None = None
@@ -133,7 +133,7 @@ def evaluation_scores(card: ModelCard) -> tuple[dict[str, dict[str, Any]], dict[
 
 
 def card_evaluations(card: ModelCard) -> list[dict[str, Any]]:
-    """Every evaluation of the card, headline first (:func:`training.evaluations.card_evaluations`)."""
+    """Every evaluation of the card, headline first (:func:`tagging.evaluations.card_evaluations`)."""
     return evaluations_of(card.model_dump(mode="json"))
 
 

@@ -100,7 +100,7 @@ class TagScores(BaseModel):
 
 
 class EvaluationSummary(BaseModel):
-    """One evaluation of a model (training/evaluations.py): its data, who measured it, scores."""
+    """One evaluation of a model (tagging/evaluations.py): its data, who measured it, scores."""
 
     id: str = Field(description="Short key, e.g. mtat_test, synthetic_test, real_recordings.")
     data: str = Field(description="The data it was measured on.")
@@ -201,7 +201,7 @@ class EvaluationEntry(BaseModel):
     )
     evaluations: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Every evaluation (training/evaluations.py), with evaluate()'s full results "
+        description="Every evaluation (tagging/evaluations.py), with evaluate()'s full results "
         "where this project measured it.",
     )
 

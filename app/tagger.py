@@ -1,16 +1,16 @@
 """The tagging pipeline: decode -> chunk -> run -> aggregate.
 
 * decode: FFmpeg (PyAV) or, for the MP3s it recognises, libsndfile, via
-  :func:`training.data.audio.load` (mix to mono, soxr resample to the model's rate, 16 kHz);
+  :func:`tagging.audio.load` (mix to mono, soxr resample to the model's rate, 16 kHz);
   the header is checked first (sample rate, duration limit), the decoded samples are counted
   against the limit (a header that understates the length stops there), under a wall-clock cap.
 * chunk: a card with a ``clip_rule`` (the ported models) gets the chunks its original tool
-  scores (:class:`training.data.clips.ClipRule`: musicnn's non-overlapping patches of the
+  scores (:class:`tagging.clips.ClipRule`: musicnn's non-overlapping patches of the
   centre-padded clip, or Won et al.'s 16 chunks; clips too short for one chunk are tiled).
   Other cards (the eight) get ``eval_chunks`` evenly spaced chunks
-  (:func:`training.data.audio.chunk_starts`, Won et al. 2020 evaluation), clips shorter than one
+  (:func:`tagging.audio.chunk_starts`, Won et al. 2020 evaluation), clips shorter than one
   chunk (but at least ``min_duration_s``) zero-padded, as in training's evaluation. Segments use
-  :func:`training.data.audio.hop_starts` every ``chunk_hop_s``.
+  :func:`tagging.audio.hop_starts` every ``chunk_hop_s``.
 * run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
   Batcher`, whose inference threads run chunks of concurrent requests together (at most
   ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
@@ -52,7 +52,7 @@ from app.errors import (
 from app.memory import trim
 from app.observability import ServiceMetrics
 from app.registry import LoadedModel, ModelRegistry
-from training.data.audio import (
+from tagging.audio import (
     AudioDecodeError,
     AudioInfo,
     AudioTooLongError,

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from tagging.constants import SAMPLE_RATE
 from training.config import TrainConfig, profile
-from training.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from training.constants import EVAL_CHUNKS
+from tagging.constants import EVAL_CHUNKS
 
 SELECT_METRICS = ("roc_auc", "pr_auc", "loss")
 """Validation metrics that can choose the kept checkpoint (``loss`` is minimised)."""

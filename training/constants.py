@@ -1,26 +1,10 @@
-"""Facts about MagnaTagATune shared by training and serving (torch-free)."""
+"""Facts about the MagnaTagATune dataset that training reads (torch-free); the facts serving
+shares live in :mod:`tagging.constants`."""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-
-SAMPLE_RATE = 16_000
-"""Every model takes 16 kHz mono audio (as Won et al. 2020 and musicnn)."""
-
-TOP10_TAGS: tuple[str, ...] = (
-    "guitar",
-    "classical",
-    "slow",
-    "techno",
-    "strings",
-    "drums",
-    "electronic",
-    "rock",
-    "fast",
-    "piano",
-)
-"""The ten most frequent MTAT tags, most frequent first (real MTAT counts in SOURCES)."""
 
 MTAT_FOLDERS = "0123456789abcdef"
 """MTAT stores its clips in 16 hex folders."""
@@ -34,9 +18,6 @@ KNOWN_BROKEN_CLIPS: dict[int, str] = {
     57881: "9/american_baroque-dances_and_suites_of_rameau_and_couperin-25-le_petit_rien_xiveme_ordre_couperin-88-117.mp3",
 }
 """MTAT clips whose mp3 files are empty in the official download (skipped with a warning)."""
-
-EVAL_CHUNKS = 16
-"""Chunks averaged per clip at evaluation (Won et al. 2020)."""
 
 
 def data_file(name: str) -> Path:

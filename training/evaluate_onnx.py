@@ -1,8 +1,8 @@
 """Evaluate exported models (``model.onnx`` + card) on clips, through onnxruntime and evaluate().
 
 The path is the service's: each clip becomes chunks by the card's clip rule (the ported models'
-:class:`training.data.clips.ClipRule`, else 16 evenly spaced chunks, zero-padded), onnxruntime
-returns chunk probabilities, their mean is the clip's; :func:`training.evaluations.measured`
+:class:`tagging.clips.ClipRule`, else 16 evenly spaced chunks, zero-padded), onnxruntime
+returns chunk probabilities, their mean is the clip's; :func:`tagging.evaluations.measured`
 (hence :func:`training.evaluate.evaluate`) scores them over the tags model and data share.
 
 Two kinds of data: a prepared cache (the synthetic MTAT: thresholds tuned on ``valid``, scored on
@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from training.constants import EVAL_CHUNKS, TOP10_TAGS
-from training.data.audio import chunk_starts, decode, take_chunks
-from training.data.clips import ClipRule
-from training.evaluations import card_evaluations, measured
+from tagging.audio import chunk_starts, decode, take_chunks
+from tagging.clips import ClipRule
+from tagging.constants import EVAL_CHUNKS, TOP10_TAGS
+from tagging.evaluations import card_evaluations
+from training.measure import measured
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from training.constants import EVAL_CHUNKS, SAMPLE_RATE
+from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def cached_check_audio(
     cache_dir: str | Path, chunk_samples: int, n: int = CHECK_EXAMPLES
 ) -> tuple[np.ndarray, str]:
     """``n`` chunks of real clips from a prepared cache (test split first) and a description."""
-    from training.data.audio import chunk_starts, take_chunks
+    from tagging.audio import chunk_starts, take_chunks
     from training.data.cache import CacheError, ClipCache
 
     for split in ("test", "valid", "train"):

@@ -6,7 +6,7 @@ weights, export it to ONNX with :func:`training.export.export_onnx` and check th
 PyTorch), re-run the parity check against the original implementations' recorded outputs
 (:mod:`training.models.pretrained.parity`; a failing port stops the command), and
 write ``card.json`` with the port's clip rule, source, licence, attribution, citation and its
-evaluations (:mod:`training.evaluations`), plus the licence text next to the model.
+evaluations (:mod:`tagging.evaluations`), plus the licence text next to the model.
 
 Evaluations baked into the cards (the service never reads the sources):
 
@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from training.constants import SAMPLE_RATE
+from tagging.constants import SAMPLE_RATE
+from tagging.evaluations import from_source
 from training.evaluate_onnx import OnnxModel, data_entries, write_card
-from training.evaluations import from_source, measured
 from training.export import (
     DEFAULT_OPSET,
     INPUT_NAME,
@@ -47,6 +47,7 @@ from training.export import (
     export_onnx,
     synthetic_check_audio,
 )
+from training.measure import measured
 
 log = logging.getLogger(__name__)
 

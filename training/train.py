@@ -46,8 +46,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from tagging.constants import SAMPLE_RATE
 from training.config import PROFILES, TrainConfig, profile
-from training.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ For each model it measures, on this machine:
   architecture is missing.
 
 Clips are synthetic 29.1 s MP3s (``training.data.synth.render_clip``, encoded with
-``training.data.audio.encode_mp3``) or, with ``--clip-source mtat``, the real MTAT clip of
+``tagging.audio.encode_mp3``) or, with ``--clip-source mtat``, the real MTAT clip of
 tests/data. The last line printed is one JSON object (keys ``clips_per_s``, ``p50_ms``,
 ``p99_ms``, ``floor_clips_per_s``, ``overhead_ratio``, ``onnx_vs_torch``, ``peak_rss_mb`` for
 the first model at the highest concurrency, the same per concurrency under ``by_concurrency``,

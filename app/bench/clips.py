@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.constants import TOP10_TAGS
+from tagging.constants import TOP10_TAGS
 
 REPO = Path(__file__).resolve().parents[2]
 MTAT_CLIP = REPO / "tests" / "data" / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
@@ -17,7 +17,7 @@ def make_clips(n: int, source: str, seconds: float = 29.1, seed: int = 0) -> lis
     """``n`` MP3 uploads: synthetic songs with different tags, or copies of the MTAT clip."""
     if source == "mtat":
         return [MTAT_CLIP.read_bytes()] * n
-    from training.data.audio import encode_mp3
+    from tagging.audio import encode_mp3
     from training.data.synth import render_clip
 
     rng = np.random.default_rng(seed)

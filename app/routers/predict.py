@@ -19,7 +19,7 @@ from app.schemas import (
 )
 from app.state import ServiceState, get_state
 from app.uploads import receive_upload
-from training.constants import TOP10_TAGS
+from tagging.constants import TOP10_TAGS
 
 router = APIRouter(tags=["predict"])
 

@@ -17,8 +17,9 @@ import onnx
 import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
-from training.constants import SAMPLE_RATE, TOP10_TAGS, mtat_tag_columns
-from training.data.audio import encode_mp3
+from tagging.audio import encode_mp3
+from tagging.constants import SAMPLE_RATE, TOP10_TAGS
+from training.constants import mtat_tag_columns
 
 TAGS50: tuple[str, ...] = (
     TOP10_TAGS + tuple(t for t in mtat_tag_columns() if t not in TOP10_TAGS)[:40]

@@ -24,8 +24,8 @@ from app.config import Settings
 from app.main import create_app
 from app.observability import ServiceMetrics
 from app.tagger import Tagger
+from tagging.constants import SAMPLE_RATE
 from tests.app.support import audio_bytes, tone
-from training.constants import SAMPLE_RATE
 
 
 # -- the batcher on its own --------------------------------------------------------------------

@@ -18,9 +18,9 @@ from app import results_file
 from app.cli import main
 from app.config import Settings
 from app.main import create_app
+from tagging.constants import SAMPLE_RATE
 from tests.app.support import tone
 from tests.paths import MTAT_CLIP, REPO
-from training.constants import SAMPLE_RATE
 
 
 @pytest.fixture

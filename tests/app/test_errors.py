@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tagging.constants import SAMPLE_RATE
 from tests.app.support import audio_bytes, lifespan_client, make_models_dir, tone, write_model
 from tests.paths import MTAT_CLIP
-from training.constants import SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")

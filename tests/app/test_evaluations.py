@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tagging.evaluations import from_source
 from tests.app.support import TAGS50, write_model
-from training.evaluations import from_source, measured
+from training.measure import measured
 
 
 def test_models_and_metrics_list_every_evaluation(tmp_path: Path) -> None:

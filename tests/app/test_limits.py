@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.flood import served
 from app.main import create_app
+from tagging.constants import SAMPLE_RATE
 from tests.app.support import audio_bytes, lifespan_client, make_models_dir, tone
-from training.constants import SAMPLE_RATE
 
 KEYS = ("k3y-0ne", "second-key")
 

@@ -18,8 +18,8 @@ import app.registry
 from app.config import DEFAULT_MODELS_DIR, Settings, cgroup_cpu_quota
 from app.main import create_app
 from app.registry import CUDA, ModelRegistry
+from tagging.constants import SAMPLE_RATE
 from tests.app.support import audio_bytes, tone, write_model
-from training.constants import SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tagging.audio import chunk_starts, decode, hop_starts, take_chunks
+from tagging.constants import SAMPLE_RATE
 from tests.app.support import audio_bytes, tone, write_model
 from tests.paths import JAMENDO_44K_STEREO, MTAT_CLIP
-from training.constants import SAMPLE_RATE
-from training.data.audio import chunk_starts, decode, hop_starts, take_chunks
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tagging.audio import decode
+from tagging.constants import SAMPLE_RATE, TOP10_TAGS
 from tests.app.support import TAGS50, audio_bytes, tone, write_model
-from training.constants import SAMPLE_RATE, TOP10_TAGS
-from training.data.audio import decode
 
 
 @pytest.fixture(scope="module")

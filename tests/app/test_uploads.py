@@ -15,9 +15,9 @@ from app.admission import OverloadLog
 from app.config import Settings
 from app.main import create_app
 from app.sniff import sniff
+from tagging.constants import SAMPLE_RATE
 from tests.app.support import audio_bytes, lifespan_client, tone
 from tests.paths import MTAT_CLIP
-from training.constants import SAMPLE_RATE
 
 WAV = audio_bytes(tone(2.0), SAMPLE_RATE, "WAV", "PCM_16")
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from tagging.constants import TOP10_TAGS
+from tagging.evaluations import card_evaluations, from_source
 from tests.app.support import TAGS50, evaluation_block
-from training.constants import TOP10_TAGS
 from training.evaluate import evaluate
-from training.evaluations import card_evaluations, from_source, measured
+from training.measure import measured
 
 
 def predictions(n: int = 60, k: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

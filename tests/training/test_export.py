@@ -13,10 +13,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from tagging.audio import chunk_starts, decode, take_chunks
+from tagging.constants import TOP10_TAGS
 from tests.paths import DATA, REPO
 from training.cli import main as cli_main
-from training.constants import TOP10_TAGS
-from training.data.audio import chunk_starts, decode, take_chunks
 from training.export import (
     DEFAULT_TOLERANCE,
     ExportCheckError,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tagging.audio import chunk_starts, take_chunks
+from tagging.constants import SAMPLE_RATE, TOP10_TAGS
 from tests.app.support import TAGS50, tone, write_model
-from training.constants import SAMPLE_RATE, TOP10_TAGS
-from training.data.audio import chunk_starts, take_chunks
 from training.evaluate import evaluate
 from training.evaluate_onnx import OnnxModel, evaluate_folder, read_labels
 from training.import_pretrained import (

@@ -4,7 +4,7 @@
 
 * speed: decode + mix + resample to 16 kHz of real and generated files, medians over
   ``--repeats`` rounds in which the paths alternate: ``old`` (libsndfile + soxr as on main
-  before issue 12, reproduced in :func:`decode_old`), ``new`` (:func:`training.data.audio.load`:
+  before issue 12, reproduced in :func:`decode_old`), ``new`` (:func:`tagging.audio.load`:
   libsndfile for the MP3s it sniffs, FFmpeg otherwise) and ``ffmpeg`` (``load(sndfile=False)``);
 * memory: peak RSS growth while decoding a 10-minute file, each decode in a fresh subprocess,
   against the size of the decoded float32 signal;
@@ -32,8 +32,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from training.constants import SAMPLE_RATE
-from training.data.audio import load
+from tagging.audio import load
+from tagging.constants import SAMPLE_RATE
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"

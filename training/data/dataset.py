@@ -4,7 +4,7 @@
   the sample-level / short-chunk CNN setups (Lee et al. 2017; Won et al. 2020).
 * :class:`ChunkedClipDataset` (evaluation): ``n_chunks`` evenly spaced chunks per clip whose
   predictions are averaged per clip (Won et al. 2020 use 16), with the same
-  ``training.data.audio.chunk_starts`` + ``take_chunks`` arithmetic the service uses.
+  ``tagging.audio.chunk_starts`` + ``take_chunks`` arithmetic the service uses.
 
 Reads are memory-mapped int16 slices (only the crop is read and converted), so a DataLoader
 with a couple of workers keeps up with training; nothing is decoded per item.
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from training.data.audio import chunk_starts, take_chunks
+from tagging.audio import chunk_starts, take_chunks
 from training.data.cache import ClipCache, to_float
 
 

@@ -1,6 +1,6 @@
 """``python -m training prepare``: decode an MTAT root once into a 16 kHz training cache.
 
-Every clip is decoded once (``training.data.audio.decode``: any rate/channels -> 16 kHz mono float32)
+Every clip is decoded once (``tagging.audio.decode``: any rate/channels -> 16 kHz mono float32)
 in parallel worker processes and stored as one int16 ``.npy`` per clip (scaled by 32767,
 clipped), written atomically (temp file in the same folder, fsync, ``os.replace``). Training
 then reads memory-mapped crops instead of decoding MP3s every epoch.
@@ -39,8 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.constants import KNOWN_BROKEN_CLIPS, SAMPLE_RATE, SPLIT_FOLDERS
-from training.data.audio import decode
+from tagging.audio import decode
+from tagging.constants import SAMPLE_RATE
+from training.constants import KNOWN_BROKEN_CLIPS, SPLIT_FOLDERS
 from training.data.cache import FORMAT_VERSION, INT16_SCALE, META_FILE, to_int16
 from training.data.mtat import SPLITS, Clip, MTATAnnotations, read_annotations
 

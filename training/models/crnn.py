@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from training.constants import SAMPLE_RATE
+from tagging.constants import SAMPLE_RATE
 from training.models.frontend import LogSpectrogram
 from training.models.layers import ConvBlock2d, RecurrentHead, check_wave, pad_to_min, scaled
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 from torch import nn
 
-from training.constants import SAMPLE_RATE
+from tagging.constants import SAMPLE_RATE
 
 FRONTENDS = ("mel", "stft")
 

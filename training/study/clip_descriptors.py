@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.constants import SAMPLE_RATE
+from tagging.constants import SAMPLE_RATE
 from training.study.descriptors import DESCRIPTOR_NAMES
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def _descriptor_job(path: str) -> tuple[str, dict[str, float] | None, str | None]:
     """Worker: decode one file at 16 kHz and compute its descriptors (errors are returned)."""
-    from training.data.audio import decode
+    from tagging.audio import decode
     from training.study.descriptors import compute_descriptors
 
     try:

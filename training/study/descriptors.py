@@ -22,7 +22,7 @@ from scipy.fft import dct
 from scipy.ndimage import median_filter
 from scipy.signal import find_peaks
 
-from training.constants import SAMPLE_RATE
+from tagging.constants import SAMPLE_RATE
 
 SCALAR_DESCRIPTORS: tuple[str, ...] = (
     "onset_rate",

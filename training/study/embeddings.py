@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from training.constants import EVAL_CHUNKS, SAMPLE_RATE
+from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
 from training.study.config import AnalyzeConfig
 
 
@@ -36,12 +36,12 @@ def model_embeddings(
 
     A forward hook on :func:`final_linear` captures its input ``(B, ..., F)``; extra axes (time
     steps of a per-step classifier) are averaged too. Chunks are those of evaluation
-    (:func:`training.data.audio.chunk_starts`, ``n_chunks`` evenly spaced).
+    (:func:`tagging.audio.chunk_starts`, ``n_chunks`` evenly spaced).
     """
     import torch
     from tqdm import tqdm
 
-    from training.data.audio import chunk_starts, take_chunks
+    from tagging.audio import chunk_starts, take_chunks
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(dev).eval()
@@ -77,7 +77,7 @@ def checkpoint_embeddings(
     """Load ``best.pt``-style checkpoint, build the model and embed the clips at ``rel_paths``."""
     import torch
 
-    from training.data.audio import decode
+    from tagging.audio import decode
     from training.models import build_model
 
     if not checkpoint.is_file():

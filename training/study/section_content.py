@@ -39,7 +39,7 @@ def content_section(
         "",
         f"Descriptors of {len(x)} clips (of {n_selected} selected"
         + (f"; {len(failures)} could not be decoded and were skipped" if failures else "")
-        + "), decoded at 16 kHz by `training.data.audio.decode` and computed by "
+        + "), decoded at 16 kHz by `tagging.audio.decode` and computed by "
         "`training.study.descriptors` (numpy/scipy: 1024-point Hann STFT, hop 256; 40-band mel; "
         "DCT-II MFCCs; spectral-flux onsets; autocorrelation tempo 40-240 BPM). "
         "Per-clip values are in `descriptors.csv`.",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from training.constants import EVAL_CHUNKS
+from tagging.constants import EVAL_CHUNKS
 from training.study.clusters import cluster_quality, song_key
 from training.study.config import AnalyzeConfig
 from training.study.embeddings import checkpoint_embeddings

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from training.constants import EVAL_CHUNKS, SAMPLE_RATE
-from training.data.audio import chunk_starts, encode_mp3, hop_starts, take_chunks
+from tagging.audio import chunk_starts, encode_mp3, hop_starts, take_chunks
+from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
 from training.data.cache import ClipCache
 from training.data.dataset import ChunkedClipDataset, RandomCropDataset
 from training.data.mtat import ANNOTATIONS_FILE, write_annotations

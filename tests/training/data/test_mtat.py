@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tagging.constants import TOP10_TAGS
 from tests.paths import DATA
-from training.constants import SPLIT_FOLDERS, TOP10_TAGS, mtat_tag_columns
+from training.constants import SPLIT_FOLDERS, mtat_tag_columns
 from training.data.mtat import (
     ANNOTATIONS_FILE,
     SYNONYM_GROUPS,

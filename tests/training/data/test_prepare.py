@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 import training.data.prepare as prep
+from tagging.audio import decode, encode_mp3, probe
+from tagging.constants import SAMPLE_RATE
 from tests.paths import DATA, REPO
-from training.constants import KNOWN_BROKEN_CLIPS, SAMPLE_RATE, mtat_tag_columns
-from training.data.audio import decode, encode_mp3, probe
+from training.constants import KNOWN_BROKEN_CLIPS, mtat_tag_columns
 from training.data.cache import CacheError, ClipCache
 from training.data.mtat import ANNOTATIONS_FILE, write_annotations
 from training.data.prepare import prepare

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tagging.constants import SAMPLE_RATE
 from training.cli import main
-from training.constants import SAMPLE_RATE
 from training.study import clip_descriptors
 from training.study.clip_descriptors import compute_clip_descriptors
 from training.study.descriptors import DESCRIPTOR_NAMES

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.constants import SAMPLE_RATE
-from training.data.audio import decode, encode_mp3
+from tagging.audio import decode, encode_mp3
+from tagging.constants import SAMPLE_RATE
 from training.study.descriptors import DESCRIPTOR_NAMES, compute_descriptors
 
 SR = SAMPLE_RATE

@@ -31,7 +31,7 @@ def test_model_embeddings_hook_averages_penultimate_features() -> None:
     ]
     emb = model_embeddings(model, waves, chunk_samples=500, n_tags=3, n_chunks=4, device="cpu")
     assert emb.shape == (2, 8)
-    from training.data.audio import chunk_starts, take_chunks
+    from tagging.audio import chunk_starts, take_chunks
 
     chunks = take_chunks(waves[0], chunk_starts(1000, 500, 4), 500)
     with torch.no_grad():

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.constants import TOP10_TAGS, data_file
+from tagging.constants import TOP10_TAGS
+from training.constants import data_file
 
 STATS_FILE = "mtat_top10_stats.json"
 LABELS_FILE = "mtat_top10_labels.tsv"

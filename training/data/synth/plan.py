@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training.constants import MTAT_FOLDERS, SAMPLE_RATE, TOP10_TAGS
+from tagging.constants import SAMPLE_RATE, TOP10_TAGS
+from training.constants import MTAT_FOLDERS
 from training.data.synth.labels import LabelModel, load_stats
 from training.data.synth.names import segment_bounds, song_name
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from training.constants import SAMPLE_RATE, TOP10_TAGS
+from tagging.constants import SAMPLE_RATE, TOP10_TAGS
 from training.data.synth.frame import ClipFrame
 from training.data.synth.instruments import Instruments
 from training.data.synth.mixing import master

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.constants import TOP10_TAGS, mtat_tag_columns
-from training.data.audio import encode_mp3
+from tagging.audio import encode_mp3
+from tagging.constants import TOP10_TAGS
+from training.constants import mtat_tag_columns
 from training.data.mtat import ANNOTATIONS_FILE, write_annotations, write_synthetic_marker
 from training.data.synth.plan import ClipPlan, SynthConfig, plan_dataset
 from training.data.synth.render import render_clip

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from torch import nn
 
-from training.constants import TOP10_TAGS
-from training.data.clips import ClipRule
+from tagging.clips import ClipRule
+from tagging.constants import TOP10_TAGS
 from training.models.pretrained import pons, won
 
 MTAT_TOP50_TAGS: tuple[str, ...] = (

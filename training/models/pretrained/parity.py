@@ -11,7 +11,7 @@ A reference (``tests/data/pretrained/<name>.json``, recorded once with the origi
 
 :func:`check` runs a port (torch module or ONNX session, anything mapping ``(n, L)`` waveforms to
 ``(probabilities, logits)``) on the same patches and, through the project's own decode and
-:class:`training.data.clips.ClipRule`, on the whole files, and reports the differences.
+:class:`tagging.clips.ClipRule`, on the whole files, and reports the differences.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from training.data.audio import decode
-from training.data.clips import ClipRule
+from tagging.audio import decode
+from tagging.clips import ClipRule
 
 PATCH_TOLERANCE = 1e-3
 """Max absolute difference of per-patch logits on the same 16 kHz waveform."""

@@ -8,7 +8,7 @@ scale", ISMIR 2018. Both networks take a 187-frame patch (about 3 s) of the pack
 * librosa ``melspectrogram`` of the 16 kHz signal: ``n_fft`` 512, hop 256, periodic Hann window,
   power 2, 96 Slaney-scale bands with Slaney (area) normalisation up to 8 kHz, ``center=True``
   (zero padding of ``n_fft // 2`` at both ends of the *whole clip*; see
-  :class:`training.data.clips.ClipRule`);
+  :class:`tagging.clips.ClipRule`);
 * cast to float16 (the package stores it so), then ``log10(10000 x + 1)`` in float32 (numpy 1
   promotes ``10000 * float16`` to float32);
 * a ``BatchNormalization`` on the single input channel.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.constants import TOP10_TAGS
+from tagging.constants import TOP10_TAGS
 from training.data.synth import derive_stats, load_stats, sample_labels
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from training.constants import SAMPLE_RATE
+from tagging.constants import SAMPLE_RATE
 from training.data.synth import render_clip
 
 

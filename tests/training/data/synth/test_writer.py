@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.constants import MTAT_FOLDERS, SAMPLE_RATE, TOP10_TAGS, mtat_tag_columns
-from training.data.audio import decode
+from tagging.audio import decode
+from tagging.constants import SAMPLE_RATE, TOP10_TAGS
+from training.constants import MTAT_FOLDERS, mtat_tag_columns
 from training.data.synth import plan_dataset, render_clip, segment_bounds, synthesize
 
 SECONDS = 5.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.data.clips import ClipRule
+from tagging.clips import ClipRule
 from training.models.pretrained import PORTS, get_port
 
 

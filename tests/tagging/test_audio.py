@@ -1,4 +1,4 @@
-"""Decoding (training.data.audio.load/decode): every accepted format, downmix, limits, errors.
+"""Decoding (tagging.audio.load/decode): every accepted format, downmix, limits, errors.
 
 Fixtures are encoded in the tests with FFmpeg (tests/audio_formats.py), once per session.
 """
@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.audio_formats import Case, cached_cases, encode, lying_flac, signal, video_only
-from tests.paths import JAMENDO_44K_STEREO, MTAT_CLIP
-from training.data.audio import (
+from tagging.audio import (
     AudioDecodeError,
     AudioTooLongError,
     DecodeLimits,
@@ -24,6 +22,8 @@ from training.data.audio import (
     load,
     probe,
 )
+from tests.audio_formats import Case, cached_cases, encode, lying_flac, signal, video_only
+from tests.paths import JAMENDO_44K_STEREO, MTAT_CLIP
 
 CASES = sorted(cached_cases())
 

@@ -1,4 +1,4 @@
-"""The decoders behind :mod:`training.data.audio`: FFmpeg (PyAV) for every format, libsndfile for
+"""The decoders behind :mod:`tagging.audio`: FFmpeg (PyAV) for every format, libsndfile for
 the MP3s it recognises; both yield mono float32 blocks at the source rate.
 
 FFmpeg reads everything people upload (MP3 with any tags or junk before the first frame, M4A,

@@ -2,21 +2,17 @@
 
 A card's ``evaluations`` is a list, headline first. Each entry names its data, says whether this
 project measured it (``measured_by: "project"``, figures from :func:`training.evaluate.evaluate`,
-whose whole output is kept in ``results``) or took it from a named source (``"source"``, with
+whose whole output is kept in ``results``; :func:`training.measure.measured` computes one) or took it from a named source (``"source"``, with
 ``source`` and ``citation``), and gives ``per_tag`` ROC-AUC / PR-AUC where they exist (``None``
 where not), ``macro`` over the entry's tags and ``macro_project_tags`` over the project's ten.
 Cards written before this list existed carry one ``evaluation`` block (an ``evaluation.json``):
-:func:`card_evaluations` turns it into an entry. Torch- and scikit-learn-free at import: the service imports it.
+:func:`card_evaluations` turns it into an entry. Torch- and scikit-learn-free: the service reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import numpy as np
-
-from training.constants import TOP10_TAGS
 
 PROJECT = "project"
 SOURCE = "source"
@@ -28,26 +24,17 @@ def _scores(values: Any) -> dict[str, float | None]:
     return {k: (float(values[k]) if values.get(k) is not None else None) for k in SCORES}
 
 
-def measured(
+def entry(
     key: str,
     data: str,
-    y_true: np.ndarray,
-    y_prob: np.ndarray,
     tags: Sequence[str],
-    thresholds: np.ndarray | None = None,
+    results: Mapping[str, Any],
+    project_macro: Mapping[str, Any],
     **extra: Any,
 ) -> dict[str, Any]:
-    """An entry measured by this project: :func:`evaluate` over ``tags`` (and over the project's
-    ten among them for ``macro_project_tags``). ``extra`` adds fields (``split``, ``method``...)."""
-    from training.evaluate import evaluate  # scikit-learn: training extra only
-
+    """An entry measured by this project from :func:`training.evaluate.evaluate`'s ``results``
+    over ``tags``; ``project_macro`` is the macro over the project's ten among them."""
     tags = list(tags)
-    results = evaluate(y_true, y_prob, tags, thresholds)
-    ten = [i for i, t in enumerate(tags) if t in TOP10_TAGS]
-    project = results["macro"]
-    if len(ten) != len(tags) and ten:
-        sub = None if thresholds is None else np.asarray(thresholds)[ten]
-        project = evaluate(y_true[:, ten], y_prob[:, ten], [tags[i] for i in ten], sub)["macro"]
     return {
         "id": key,
         "data": data,
@@ -57,7 +44,7 @@ def measured(
         "tags": tags,
         "per_tag": {t: _scores(results["per_tag"][t]) for t in tags},
         "macro": _scores(results["macro"]),
-        "macro_project_tags": _scores(project),
+        "macro_project_tags": _scores(project_macro),
         "results": results,
     }
 

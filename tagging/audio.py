@@ -3,7 +3,7 @@
 Torch-free on purpose (numpy, PyAV, soundfile, soxr): the serving image imports this module
 without torch. Decoding (:func:`load`, :func:`decode`) reads a path or bytes in memory through
 FFmpeg (PyAV, whose wheels bundle FFmpeg) or, for the MP3s it recognises, libsndfile
-(:mod:`training.data.decoders`); channels are averaged to mono and soxr (HQ) resamples to the
+(:mod:`tagging.decoders`); channels are averaged to mono and soxr (HQ) resamples to the
 model rate. We never decode with ``torchaudio.load`` (it needs torchcodec). MP3 *encoding* (the
 synthetic MTAT) stays on libsndfile's LAME, so committed synthetic benchmarks keep reproducing.
 """
@@ -18,8 +18,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from training.constants import SAMPLE_RATE
-from training.data.decoders import (
+from tagging.constants import SAMPLE_RATE
+from tagging.decoders import (
     AudioDecodeError,
     AudioInfo,
     AudioTooLongError,
