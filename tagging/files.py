@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,49 @@ def atomic_open(path: str | Path, mode: int | None = None) -> Iterator[BinaryIO]
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_edit(path: str | Path) -> Iterator[Path]:
+    """A same-folder copy of the existing ``path`` to edit in place; replaces ``path`` when the
+    block ends without error.
+
+    The copy keeps the original's mode; after the block it is fsynced and ``os.replace`` d over
+    ``path`` (then the folder is fsynced), so readers and a crash see the old file or the whole
+    edited one. On any error (a full disk while copying, the edit failing, the rename failing)
+    the copy is removed and ``path`` is untouched. The copy's name ends with ``path``'s suffix.
+    """
+    path = Path(path)
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            os.fchmod(out.fileno(), mode)
+            shutil.copyfileobj(src, out, 1 << 20)
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist a rename in ``folder`` (best effort: some file systems refuse a folder fsync)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "training.import_pretrained",
         "rebuild the four ported MTAT taggers (won_*, pons_*) into models/ with cards",
     ),
+    "calibrate": ("training.calibrate", "per-tag decision thresholds, cross-fitted, for a card"),
     "evaluate-models": (
         "training.evaluate_onnx",
         "evaluate exported models on a synthetic cache / labelled recordings into their cards",
