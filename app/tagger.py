@@ -411,11 +411,11 @@ class Tagger:
         Errors are :class:`app.errors.ServiceError` subclasses (overload at admission before any
         byte of an upload ``body`` is received). ``segments`` adds per-segment probabilities.
         """
-        admitted = self.admission.admit(
+        admitted = self.admission.admit(  # upload slot + queue reservation
             self.batcher(model), self.typical_chunks(model), upload=callable(body)
         )
         with admitted as ticket, self._busy():
-            async with _received(body) as data:
+            async with _received(body) as data:  # an upload's body is read only now
                 t0 = time.perf_counter()
                 info = await anyio.to_thread.run_sync(self.check_header, data)  # before a slot
                 async with self._limiter():  # at most decode_concurrency decodes at once
@@ -425,15 +425,11 @@ class Tagger:
                     )  # decode + chunk: chunks (N, L)
                 t1 = time.perf_counter()
             ticket.decode_s = t1 - tq  # feeds the model queue's Retry-After estimate
-            n_samples, sample_rate, duration_s = (
-                len(audio.wave),
-                audio.sample_rate,
-                audio.duration_s,
-            )
+            n_samples, duration_s = len(audio.wave), audio.duration_s
             del audio  # only the chunks wait in the queue, not the whole decoded clip too
-            probs = await self.run(model, chunks, ticket)  # (N, K)
+            probs = await self.run(model, chunks, ticket)  # run: (N, K)
         t2 = time.perf_counter()
-        clip, segs = self.aggregate(plan, probs, n_samples, sample_rate)
+        clip, segs = self.aggregate(plan, probs, n_samples, model.sample_rate)
         t3 = time.perf_counter()
         if self.metrics is not None:
             self.metrics.observe_tagging(
