@@ -39,6 +39,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -55,7 +56,6 @@ from app.errors import (
     UnsupportedAudioError,
 )
 from app.memory import trim
-from app.observability import ServiceMetrics
 from app.registry import LoadedModel, ModelRegistry
 from tagging.audio import (
     AudioDecodeError,
@@ -70,6 +70,9 @@ from tagging.audio import (
     probe,
     take_chunks,
 )
+
+if TYPE_CHECKING:  # the metrics (and their HTTP middleware) are the service's, not the CLI's
+    from app.observability import ServiceMetrics
 
 log = logging.getLogger("app")
 
