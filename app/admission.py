@@ -1,11 +1,14 @@
-"""Admission of uploads before their body is read, and rate-limited logging of refusals.
+"""Admission: the one place a request is let in (or refused), once, before its body is read.
 
-``POST /predict`` decides whether it can take a request from its headers alone: the model's
-inference queue must have room (:meth:`app.batching.Batcher.admit`) and fewer than
-``TAGGER_MAX_UPLOADS`` uploads may be in flight (received, spooled or waiting to be decoded).
-Otherwise it answers 503 with ``Retry-After`` at once and the body is never read into the
-service (uvicorn discards it as it arrives). Refusals are counted and logged as one summary
-line per ``TAGGER_OVERLOAD_LOG_INTERVAL_S`` instead of one WARNING line each.
+:meth:`Admission.admit` decides from what is known before any byte of the audio: fewer than
+``TAGGER_MAX_UPLOADS`` uploads may be in flight (an upload slot, for a body still to be
+received) and the model's inference queue must have room for a typical clip
+(:meth:`app.batching.Batcher.admit`, which hands out the request's :class:`app.batching.Ticket`).
+Otherwise it raises an :class:`app.errors.OverloadedError` at once (``POST /predict`` answers
+503 with ``Retry-After`` and the body is never read into the service: uvicorn discards it as it
+arrives). Overload refusals, at admission or when more chunks than reserved reach a full queue,
+are counted and logged as one summary line per ``TAGGER_OVERLOAD_LOG_INTERVAL_S`` instead of one
+WARNING line each.
 """
 
 from __future__ import annotations
@@ -14,19 +17,17 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
-from app.batching import QueueFullError
+from app.batching import Batcher, Ticket
+from app.errors import OverloadedError, UploadsFullError
 
 log = logging.getLogger("app")
 
 
-class UploadsFullError(QueueFullError):
-    """Too many uploads in flight (503 with ``Retry-After``)."""
-
-
 class OverloadLog:
-    """One WARNING line per interval with the count of 503s since the last line (thread-safe)."""
+    """One WARNING line per interval with the count of overload refusals (503s) since the last
+    line (thread-safe)."""
 
     def __init__(self, interval_s: float, clock=time.monotonic) -> None:
         self.interval_s = interval_s
@@ -48,7 +49,7 @@ class OverloadLog:
             self._count, self._reasons, self._last = 0, {}, now
         what = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
         log.warning(
-            "overloaded: answered 503 to %d request(s) in the last %g s (%s)",
+            "overloaded: refused %d request(s) in the last %g s (%s)",
             count,
             self.interval_s,
             what,
@@ -67,7 +68,7 @@ class UploadSlots:
     def take(self, retry_after_s: int) -> Iterator[None]:
         with self._lock:
             if self.in_flight >= self.limit:
-                err = UploadsFullError.retry_in(
+                err = UploadsFullError(
                     f"too many uploads in flight ({self.in_flight}, limit {self.limit}, "
                     "TAGGER_MAX_UPLOADS)",
                     retry_after_s,
@@ -81,3 +82,30 @@ class UploadSlots:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+
+class Admission:
+    """Upload slots, queue reservations and the overload log of one service (see the module
+    docstring)."""
+
+    def __init__(self, max_uploads: int, overload_log_interval_s: float) -> None:
+        self.uploads = UploadSlots(max_uploads)
+        self.overload_log = OverloadLog(overload_log_interval_s)
+
+    @contextmanager
+    def admit(self, batcher: Batcher, estimate: int, upload: bool) -> Iterator[Ticket]:
+        """Let one request in: an upload slot when its body is still to be ``upload``-ed, and
+        ``estimate`` chunks reserved in ``batcher``'s queue; both are held until the block
+        ends, the reservation until the ticket is run. Overload, here or in the block, is
+        counted in :attr:`overload_log` and re-raised."""
+        try:
+            slot = self.uploads.take(batcher.retry_after_s()) if upload else nullcontext()
+            with slot:
+                ticket = batcher.admit(estimate)
+                try:
+                    yield ticket
+                finally:
+                    ticket.cancel()  # gives the reservation back unless it was run
+        except OverloadedError as exc:
+            self.overload_log.refused(type(exc).__name__)
+            raise

@@ -7,12 +7,15 @@ one single-threaded run per core rather than one run over an intra-op pool of ev
 three steps:
 
 1. :meth:`Batcher.admit` *before decoding*: reserves ``estimate`` chunks in the bounded queue
-   (``max_queue`` chunks: reserved by requests still decoding + submitted and not yet run). A
-   full queue raises :class:`QueueFullError` (503 + ``Retry-After``) so an overloaded service
-   answers at once instead of decoding and holding more uploads. A request is always admitted
-   into an empty queue, so any single valid request can be served whatever its size.
-2. :meth:`Ticket.submit` after decoding: the ``(N, L)`` chunks join the FIFO queue; the call
-   returns an awaitable of the ``(N, K)`` probabilities in the request's own row order.
+   (``max_queue`` chunks: reserved by requests still decoding + submitted and not yet run) and
+   returns the request's :class:`Ticket`. A full queue raises :class:`app.errors.QueueFullError`
+   (with ``retry_after_s``) so an overloaded service answers at once instead of decoding and
+   holding more uploads. A request is always admitted into an empty queue, so any single valid
+   request can be served whatever its size. :meth:`Ticket.cancel` gives the reservation back.
+2. :meth:`Batcher.run` after decoding, the one entry for the work itself: chunks in,
+   probabilities out. The ticket's ``(N, L)`` chunks join the FIFO queue at once and the call
+   returns an awaitable of their ``(N, K)`` probabilities in the request's own row order; the
+   decode time the ticket recorded feeds the ``Retry-After`` estimate.
 3. An idle inference thread takes rows from the head of the queue: its share
    ``ceil(queued / idle threads)``, at most ``max_batch`` (so a lone request of 16 chunks runs
    as 8 + 8 on two idle threads at once, while under load every run is a full batch). A
@@ -45,30 +48,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.errors import ServiceError
+from app.errors import QueueFullError, ShuttingDownError
 
 log = logging.getLogger("app")
-
-
-class QueueFullError(ServiceError):
-    """The model's inference queue is full (503 with a ``Retry-After`` header)."""
-
-    status_code = 503
-    log_each = False  # one summary line per interval (app.admission.OverloadLog)
-
-    @classmethod
-    def retry_in(cls, detail: str, retry_after_s: int, **extra: object) -> QueueFullError:
-        """The error with ``retry_after_s`` in its body and its ``Retry-After`` header."""
-        err = cls(f"{detail}; retry in about {retry_after_s} s", **extra)
-        err.extra["retry_after_s"] = retry_after_s
-        err.headers = {"Retry-After": str(retry_after_s)}
-        return err
-
-
-class BatcherClosedError(ServiceError):
-    """The service is shutting down (503)."""
-
-    status_code = 503
 
 
 def bucket_size(n: int, max_batch: int) -> int:
@@ -139,22 +121,27 @@ class BatchObserver:
 
 
 class Ticket:
-    """An admitted request: a queue reservation until :meth:`submit` (or :meth:`cancel`)."""
+    """An admitted request: a queue reservation until :meth:`Batcher.run` (or :meth:`cancel`).
+
+    ``decode_s`` is the request's decode time (seconds, without waiting for a decoder), set by
+    whoever decoded it; :meth:`Batcher.run` feeds it into the ``Retry-After`` estimate.
+    """
 
     def __init__(self, batcher: Batcher, estimate: int) -> None:
         self._batcher = batcher
         self.estimate = estimate
+        self.decode_s: float | None = None
         self._open = True
 
-    def submit(self, chunks: np.ndarray) -> asyncio.Future:
-        """Queue ``(N, L)`` chunks; the future resolves to their ``(N, K)`` probabilities."""
+    def _use(self, batcher: Batcher) -> None:
+        if batcher is not self._batcher:
+            raise ValueError(f"this ticket was admitted by model {self._batcher.name!r}")
         if not self._open:
-            raise RuntimeError("this ticket was already submitted or cancelled")
+            raise RuntimeError("this ticket was already run or cancelled")
         self._open = False
-        return self._batcher._submit(chunks, self.estimate)
 
     def cancel(self) -> None:
-        """Give the reservation back (decoding failed); a no-op after :meth:`submit`."""
+        """Give the reservation back (decoding failed); a no-op once run."""
         if self._open:
             self._open = False
             self._batcher._release(self.estimate)
@@ -176,6 +163,7 @@ class Batcher:
         observer: BatchObserver | None = None,
         workers: int = 1,
         sec_per_row: float = 0.0,
+        decoders: int = 1,
     ) -> None:
         if max_batch < 1 or max_queue < 1 or max_wait_s < 0 or workers < 1:
             raise ValueError("max_batch, max_queue and workers must be >= 1 and max_wait_s >= 0")
@@ -198,6 +186,7 @@ class Batcher:
         # decode time per request, both already divided by the threads doing that work.
         self._sec_per_row = sec_per_row / workers
         self._decode_share = 0.0
+        self._decoders = max(decoders, 1)  # threads sharing the decode work
         self._busy = 0  # inference threads in a run
         self._closed = False
         self.workers = workers
@@ -221,9 +210,9 @@ class Batcher:
         per_row = self._sec_per_row or 0.05
         return max(1, math.ceil(self.depth * per_row + self._decoding * self._decode_share))
 
-    def observe_decode(self, seconds: float, decoders: int) -> None:
+    def _observe_decode(self, seconds: float) -> None:
         """Feed the decode time of one request into the Retry-After estimate."""
-        share = seconds / max(decoders, 1)
+        share = seconds / self._decoders
         with self._cond:
             self._decode_share = (
                 share if not self._decode_share else 0.8 * self._decode_share + 0.2 * share
@@ -236,7 +225,7 @@ class Batcher:
     def _reject(self) -> QueueFullError:
         self.stats.rejected += 1
         self.observer.rejected(self.name)
-        return QueueFullError.retry_in(
+        return QueueFullError(
             f"model {self.name!r} is busy: its inference queue holds {self.depth} chunks "
             f"(limit {self.max_queue})",
             self.retry_after_s(),
@@ -245,11 +234,12 @@ class Batcher:
         )
 
     def admit(self, estimate: int) -> Ticket:
-        """Reserve ``estimate`` chunks for a request about to decode, or raise 503 when full."""
+        """Reserve ``estimate`` chunks for a request about to decode (:class:`QueueFullError`
+        when the queue is full)."""
         estimate = max(int(estimate), 1)
         with self._cond:
             if self._closed:
-                raise BatcherClosedError("the service is shutting down")
+                raise ShuttingDownError("the service is shutting down")
             if self._full(estimate):
                 raise self._reject()
             self._reserved += estimate
@@ -264,7 +254,15 @@ class Batcher:
             self.observer.queue_depth(self.name, self.depth)
             self._cond.notify_all()  # a waiting batch need not wait for this one any more
 
-    def _submit(self, chunks: np.ndarray, estimate: int) -> asyncio.Future:
+    def run(self, ticket: Ticket, chunks: np.ndarray) -> asyncio.Future[np.ndarray]:
+        """The admitted request's ``(N, L)`` chunks -> an awaitable of their ``(N, K)``
+        probabilities (queued at once, before the caller awaits; called on the event loop)."""
+        ticket._use(self)
+        if ticket.decode_s is not None:
+            self._observe_decode(ticket.decode_s)
+        return self._submit(chunks, ticket.estimate)
+
+    def _submit(self, chunks: np.ndarray, estimate: int) -> asyncio.Future[np.ndarray]:
         loop = asyncio.get_running_loop()
         chunks = np.ascontiguousarray(chunks, dtype=np.float32)
         if chunks.ndim != 2 or len(chunks) == 0:
@@ -282,7 +280,7 @@ class Batcher:
             self._decoding -= 1
             if self._closed:
                 self._cond.notify_all()
-                raise BatcherClosedError("the service is shutting down")
+                raise ShuttingDownError("the service is shutting down")
             # More chunks than reserved (segments, long audio): re-check only the excess.
             if request.n > estimate and self._full(request.n):
                 self._cond.notify_all()

@@ -23,8 +23,8 @@ from app.config import Settings
 from app.errors import ServiceError
 from app.registry import LoadedModel, ModelRegistry
 from app.results_file import TagRecord
-from app.routers.predict import tag_columns
-from app.tagger import Tagger, ranked, top_k
+from app.shaping import COMMAND_LINE, TagView
+from app.tagger import Tagger
 
 AUDIO_SUFFIXES = frozenset(
     {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".au", ".caf"}
@@ -90,9 +90,8 @@ class Run:
         self.args = args
         self.tagger = tagger
         self.model = model
-        self.columns, _ = tag_columns(model.tags, args.all_tags)  # as POST /predict ranks
-        self.tags = [model.tags[i] for i in self.columns]
-        self.k = top_k(args.top_k, model, len(self.tags), "--top-k", "--all-tags")
+        # The tags POST /predict would return for the same options.
+        self.view = TagView.of(model.name, model.tags, args.all_tags, args.top_k, COMMAND_LINE)
         self.previous: list[TagRecord] = []  # already in --out
         self.records: list[TagRecord] = []  # tagged now, in the order they finish
         self.failed: list[tuple[Path, str]] = []
@@ -110,7 +109,7 @@ class Run:
             )
         data = await asyncio.to_thread(path.read_bytes)
         result = await self.tagger.tag(data, self.model)
-        tags = ranked(self.tags, result.probabilities[self.columns], self.k)
+        tags = self.view.top(result.probabilities)
         return TagRecord(str(path), self.model.name, result.duration_s, tags)
 
     async def worker(self, queue: asyncio.Queue[Path], bar: object) -> None:

@@ -1,62 +1,66 @@
-"""Service errors and their JSON rendering: every error body is ``{"detail": "<message>", ...}``."""
+"""Domain errors of the tagging service: what went wrong, in words and structured fields.
+
+The pipeline (decode -> chunk -> run -> aggregate), the model registry, the batcher, admission
+and the upload reader raise these; none of them knows about HTTP. Each carries a human message
+(``detail``) and extra fields (``duration_s``, ``max_duration_s``, ``retry_after_s``...) that a
+caller may show: :mod:`app.http_errors` turns them into status codes, headers and JSON bodies,
+the command line (:mod:`app.cli`) prints the message.
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger("app")
 
 
 class ServiceError(Exception):
-    """An error with an HTTP status, a human message and optional extra JSON fields."""
-
-    status_code = 500
-    log_each = True  # False: counted by app.admission.OverloadLog instead of one line each
+    """Base of every error the service reports to its caller: a message and extra fields."""
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
-        self.headers: dict[str, str] = {}  # extra response headers (e.g. Retry-After)
-
-    def body(self) -> dict[str, Any]:
-        return {"detail": self.detail, **self.extra}
 
 
+# -- the upload and its audio ------------------------------------------------------------------
 class EmptyUploadError(ServiceError):
-    """The upload has no bytes or no audio samples (400)."""
-
-    status_code = 400
+    """The upload has no bytes or no audio samples."""
 
 
 class AudioTooShortError(ServiceError):
-    """The audio is shorter than the minimum duration (400)."""
+    """The audio is shorter than the minimum duration (``duration_s``, ``min_duration_s``)."""
 
-    status_code = 400
+
+class AudioLimitError(ServiceError):
+    """The audio lasts longer than allowed (``max_duration_s``), or took longer than allowed to
+    decode (``max_decode_s``)."""
 
 
 class UnsupportedAudioError(ServiceError):
-    """The upload is not audio we can decode (415); the message says what was found."""
-
-    status_code = 415
+    """The upload is not audio we can decode; the message says what was found."""
 
 
-class PayloadTooLargeError(ServiceError):
-    """The audio lasts longer than allowed (413); the body size limit lives in app.limits."""
+class MalformedBodyError(ServiceError):
+    """The request body is not parseable multipart/form-data."""
 
-    status_code = 413
+
+class ClientGoneError(ServiceError):
+    """The client disconnected before its body was complete (nobody reads the answer)."""
+
+
+class FormFieldError(ServiceError):
+    """The form lacks exactly one ``file`` part (``errors`` in pydantic's shape)."""
+
+    def __init__(self, detail: str, msg: str, kind: str) -> None:
+        super().__init__(detail, errors=[{"loc": ["body", "file"], "msg": msg, "type": kind}])
+
+
+# -- options and models ------------------------------------------------------------------------
+class InvalidOptionError(ServiceError):
+    """An option value that is valid in type but not for this model (``errors`` names it)."""
 
 
 class UnknownModelError(ServiceError):
-    """No model of that name in the models directory (404); lists the valid names."""
-
-    status_code = 404
+    """No model of that name in the models directory; lists the valid names."""
 
     def __init__(self, name: str, available: list[str]) -> None:
         super().__init__(
@@ -65,52 +69,35 @@ class UnknownModelError(ServiceError):
         )
 
 
-class InvalidParameterError(ServiceError):
-    """A query value that is valid in type but not for this model (422)."""
-
-    status_code = 422
-
-
 class ModelLoadError(ServiceError):
-    """A model exists but cannot be loaded (bad card, bad ONNX, provider refused) (503)."""
-
-    status_code = 503
+    """A model exists but cannot be loaded (bad card, bad ONNX, provider refused)."""
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(parts)
+# -- capacity and lifecycle --------------------------------------------------------------------
+class NotReadyError(ServiceError):
+    """The default model is not loaded and warmed up yet."""
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register JSON handlers: service errors, validation (422), HTTP errors, and a catch-all 500."""
+class ShuttingDownError(ServiceError):
+    """The service is shutting down: its batchers take no more work."""
 
-    @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        if exc.log_each:
-            log.info(
-                "%s %s -> %d: %s", request.method, request.url.path, exc.status_code, exc.detail
-            )
-        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": _validation_message(exc), "errors": errors}, status_code=422)
+class OverloadedError(ServiceError):
+    """No room for the request now; ``retry_after_s`` says when there probably is.
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+    The message ends with the advice and ``retry_after_s`` is the last extra field.
+    """
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # A true bug: log the traceback, tell the client nothing internal.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal server error"}, status_code=500)
+    def __init__(self, detail: str, retry_after_s: int, **extra: Any) -> None:
+        super().__init__(
+            f"{detail}; retry in about {retry_after_s} s", **extra, retry_after_s=retry_after_s
+        )
+        self.retry_after_s = retry_after_s
+
+
+class QueueFullError(OverloadedError):
+    """The model's inference queue is full (``queue_depth``, ``max_queue``)."""
+
+
+class UploadsFullError(OverloadedError):
+    """Too many uploads in flight (``uploads_in_flight``, ``max_uploads``)."""

@@ -11,7 +11,7 @@
 * **Deadline**: the whole request (body, queueing, decoding, inference) is bounded by
   ``request_timeout_s``: 408 if the body was still arriving, else 503 with ``Retry-After``.
 
-The errors are raised into the application's ``receive`` as :class:`app.errors.ServiceError`
+The errors are raised into the application's ``receive`` as :class:`app.http_errors.HTTPError`
 subclasses, so the app renders them like any other error; whatever the app answers after a
 guard fired, the client gets the guard's status.
 """
@@ -23,22 +23,22 @@ import json
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ServiceError
+from app.http_errors import HTTPError
 
 
-class BodyTooLargeError(ServiceError):
+class BodyTooLargeError(HTTPError):
     """The request body passes the size limit (413, connection closed)."""
 
     status_code = 413
 
 
-class BodyTimeoutError(ServiceError):
+class BodyTimeoutError(HTTPError):
     """The request body stalled, or was still arriving at the request deadline (408)."""
 
     status_code = 408
 
 
-class RequestTimeoutError(ServiceError):
+class RequestTimeoutError(HTTPError):
     """The request (body complete) ran past the request deadline (503)."""
 
     status_code = 503
@@ -85,7 +85,7 @@ class BodyGuardMiddleware:
         return err
 
     @staticmethod
-    async def _send_error(send: Send, err: ServiceError) -> None:
+    async def _send_error(send: Send, err: HTTPError) -> None:
         body = json.dumps(err.body()).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         headers += [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
@@ -109,7 +109,7 @@ class BodyGuardMiddleware:
 
         received = 0
         body_done = False
-        failure: ServiceError | None = None
+        failure: HTTPError | None = None
         started = False
 
         async def guarded_receive() -> Message:

@@ -13,7 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.auth import ApiKeyMiddleware, document_security
 from app.config import Settings
-from app.errors import ServiceError, install_error_handlers
+from app.errors import ServiceError
+from app.http_errors import install_error_handlers
 from app.limits import BodyGuardMiddleware
 from app.memory import pin_mmap_threshold
 from app.observability import PrometheusMiddleware, ServiceMetrics

@@ -240,14 +240,15 @@ class ModelRegistry:
         )
 
     def check_name(self, name: str) -> str:
-        """``name`` if it is a model in the directory, else :class:`UnknownModelError` (404)."""
+        """``name`` if it is a model in the directory, else :class:`UnknownModelError`."""
         available = self.names()
         if name not in available:
             raise UnknownModelError(name, available)
         return name
 
     def card(self, name: str) -> ModelCard:
-        """The validated card of a model (404 if unknown, 503 if the card is unusable)."""
+        """The validated card of a model (:class:`UnknownModelError` if unknown,
+        :class:`ModelLoadError` if the card is unusable)."""
         name = self.check_name(name)
         if name in self._loaded:
             return self._loaded[name].card
@@ -341,7 +342,8 @@ class ModelRegistry:
         """The configured default, else the best macro ROC-AUC (ties and no scores: by name).
 
         The built-in default (:data:`app.config.DEFAULT_MODEL`) falls back to the best macro
-        ROC-AUC when the directory lacks it; a default set by the user must exist (404)."""
+        ROC-AUC when the directory lacks it; a default set by the user must exist
+        (:class:`UnknownModelError`)."""
         wanted = self.settings.default_model
         if wanted and (wanted != DEFAULT_MODEL or wanted in self.names()):
             return self.check_name(wanted)

@@ -1,5 +1,10 @@
-"""The tagging pipeline: decode -> chunk -> run -> aggregate.
+"""The tagging pipeline: admit -> decode -> chunk -> run -> aggregate.
 
+* admit: :class:`app.admission.Admission`, once, before the upload's body is read: an upload
+  slot and the chunks of a :data:`TYPICAL_CLIP_S` clip (``eval_chunks`` for evenly spaced
+  chunks) reserved in the model's bounded queue (:class:`app.errors.OverloadedError` with
+  ``retry_after_s`` when full). The body is then received (:data:`Body`), spooled, never
+  copied whole into memory here.
 * decode: FFmpeg (PyAV) or, for the MP3s it recognises, libsndfile, via
   :func:`tagging.audio.load` (mix to mono, soxr resample to the model's rate, 16 kHz);
   the header is checked first (sample rate, duration limit), the decoded samples are counted
@@ -11,20 +16,17 @@
   (:func:`tagging.audio.chunk_starts`, Won et al. 2020 evaluation), clips shorter than one
   chunk (but at least ``min_duration_s``) zero-padded, as in training's evaluation. Segments use
   :func:`tagging.audio.hop_starts` every ``chunk_hop_s``.
-* run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` to the model's :class:`app.batching.
-  Batcher`, whose inference threads run chunks of concurrent requests together (at most
-  ``max_batch`` per onnxruntime run, several runs at once on CPU) and give each request its own
-  rows back.
-
-Admission and back-pressure: before its body is read (``POST /predict``) or, without a ticket,
-before decoding, a request reserves the chunks of a :data:`TYPICAL_CLIP_S` clip (``eval_chunks``
-for evenly spaced chunks) in the model's bounded queue (503 +
-``Retry-After`` when full). The header checks (probe: format, sample rate, duration) run before
-a decode slot is taken; decoding runs in worker threads, at most ``decode_concurrency`` at once
-(an anyio capacity limiter), so many concurrent uploads do not all hold decoded audio at the
-same time. The upload is bytes or a seekable file (the spooled body): never copied whole into
-memory here.
+  The header checks (probe: format, sample rate, duration) run before a decode slot is taken;
+  decoding runs in worker threads, at most ``decode_concurrency`` at once (an anyio capacity
+  limiter), so many concurrent uploads do not all hold decoded audio at the same time.
+* run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` and the request's ticket to the model's
+  :class:`app.batching.Batcher` (:meth:`~app.batching.Batcher.run`), whose inference threads
+  run chunks of concurrent requests together (at most ``max_batch`` per onnxruntime run, several
+  runs at once on CPU) and give each request its own rows back.
 * aggregate: the clip probability is the mean of its chunks' probabilities.
+
+Errors are :class:`app.errors.ServiceError` subclasses with no HTTP in them; which tags a
+caller sees, and how many, is :mod:`app.shaping`'s business.
 """
 
 from __future__ import annotations
@@ -34,23 +36,26 @@ import logging
 import re
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 import numpy as np
 
-from app.batching import Batcher, QueueFullError, Ticket
+from app.admission import Admission
+from app.batching import Batcher, Ticket
 from app.config import Settings
 from app.errors import (
+    AudioLimitError,
     AudioTooShortError,
     EmptyUploadError,
-    InvalidParameterError,
-    PayloadTooLargeError,
+    OverloadedError,
     UnsupportedAudioError,
 )
 from app.memory import trim
-from app.observability import ServiceMetrics
 from app.registry import LoadedModel, ModelRegistry
 from tagging.audio import (
     AudioDecodeError,
@@ -66,10 +71,18 @@ from tagging.audio import (
     take_chunks,
 )
 
+if TYPE_CHECKING:  # the metrics (and their HTTP middleware) are the service's, not the CLI's
+    from app.observability import ServiceMetrics
+
 log = logging.getLogger("app")
 
 TYPICAL_CLIP_S = 30.0
 """Clip length whose chunk count a request reserves before decoding (its length is unknown)."""
+
+Body = Source | Callable[[], AbstractAsyncContextManager[Source]]
+"""What :meth:`Tagger.tag` tags: audio in hand (bytes, a seekable file), or an upload still to
+be received, opened only once the request is admitted (an async context manager factory that
+yields the spooled body and closes it)."""
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
@@ -85,32 +98,14 @@ def _rewound(source: Source) -> Source:
     return source
 
 
-def top_k(k: int | None, model: LoadedModel, n_ranked: int, option: str, all_tags: str) -> int:
-    """How many of the ``n_ranked`` tags to return: ``k`` (1..n_ranked, else 422), default all.
-    ``option`` names the setting (``query.top_k``, ``--top-k``), ``all_tags`` the one that ranks
-    all of the model's tags (for the message)."""
-    if k is None:
-        return n_ranked
-    if not 1 <= k <= n_ranked:
-        scope = "" if n_ranked == len(model.tags) else f" ranked without {all_tags}"
-        raise InvalidParameterError(
-            f"invalid request: {option}: {k} is not within the {n_ranked} tags of model "
-            f"{model.name!r}{scope} (use 1..{n_ranked})",
-            errors=[
-                {
-                    "loc": option.split("."),
-                    "msg": f"Input should be between 1 and {n_ranked}",
-                    "type": "less_than_equal" if k > n_ranked else "greater_than_equal",
-                }
-            ],
-        )
-    return k
-
-
-def ranked(tags: list[str], probs: np.ndarray, k: int) -> list[tuple[str, float]]:
-    """The ``k`` most probable ``(tag, probability)``, high to low (ties keep the model's order)."""
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [(tags[i], float(probs[i])) for i in order]
+@asynccontextmanager
+async def _received(body: Body) -> AsyncIterator[Source]:
+    """The audio of ``body``: received now when it is an upload still to come."""
+    if not callable(body):
+        yield body
+        return
+    async with body() as source:
+        yield source
 
 
 @dataclass(frozen=True)
@@ -151,7 +146,7 @@ class Segment:
 
 @dataclass(frozen=True)
 class TagResult:
-    """What :meth:`Tagger.tag` returns; the router turns it into the response schema."""
+    """What :meth:`Tagger.tag` returns; callers shape it with :mod:`app.shaping`."""
 
     model: LoadedModel
     probabilities: np.ndarray  # (K,) clip-level, the model's tag order
@@ -172,6 +167,7 @@ class Tagger:
         self.settings = settings
         self.registry = registry
         self.metrics = metrics
+        self.admission = Admission(settings.max_uploads, settings.overload_log_interval_s)
         self._batchers: dict[str, Batcher] = {}
         self._batchers_lock = threading.Lock()
         self._decode_limiter: anyio.CapacityLimiter | None = None
@@ -200,6 +196,7 @@ class Tagger:
                     observer=self.metrics,
                     workers=model.workers,
                     sec_per_row=model.sec_per_row,  # measured at warm-up: Retry-After from 0 s
+                    decoders=s.decoders,
                 )
             return self._batchers[model.name]
 
@@ -226,7 +223,8 @@ class Tagger:
     # -- decode ------------------------------------------------------------------------------
     def check_header(self, data: Source) -> AudioInfo:
         """The cheap checks, from the header only: decodable format, sample rate, duration
-        limit (415 / 413); run before a decode slot is taken."""
+        limit (:class:`UnsupportedAudioError`, :class:`AudioLimitError`); run before a decode
+        slot is taken."""
         s = self.settings
         limit = s.max_duration_s
         if isinstance(data, bytes | bytearray) and not data:
@@ -241,7 +239,7 @@ class Tagger:
                 f"(accepted: 1 to {s.max_sample_rate} Hz)"
             )
         if info.duration > limit:
-            raise PayloadTooLargeError(
+            raise AudioLimitError(
                 f"audio lasts {info.duration:.1f} s, more than the limit of {limit:.1f} s",
                 duration_s=round(info.duration, 3),
                 max_duration_s=limit,
@@ -252,8 +250,9 @@ class Tagger:
         """An upload (bytes or a seekable file) -> mono audio at ``sample_rate`` (CPU-bound:
         call from a thread); ``info`` = :meth:`check_header`'s result when already done.
 
-        Decoded samples are counted (413 when a header lied about the length), under a
-        wall-clock cap (413); 415 messages say what was found, once, with no internals."""
+        Decoded samples are counted (:class:`AudioLimitError` when a header lied about the
+        length), under a wall-clock cap (the same); :class:`UnsupportedAudioError` messages say
+        what was found, once, with no internals."""
         s = self.settings
         limit = s.max_duration_s
         info = info if info is not None else self.check_header(data)
@@ -262,16 +261,16 @@ class Tagger:
             wave, _ = load(_rewound(data), sample_rate, limits)
         except AudioTooLongError as exc:
             if exc.from_header:
-                raise PayloadTooLargeError(
+                raise AudioLimitError(
                     str(exc), duration_s=round(exc.duration, 3), max_duration_s=limit
                 ) from exc
-            raise PayloadTooLargeError(
+            raise AudioLimitError(
                 f"audio lasts more than the limit of {limit:.1f} s (stopped decoding at "
                 f"{exc.duration:.1f} s)",
                 max_duration_s=limit,
             ) from exc
         except DecodeTimeoutError as exc:
-            raise PayloadTooLargeError(
+            raise AudioLimitError(
                 f"the upload took longer than {exc.limit:g} s to decode (decode_timeout_s)",
                 max_decode_s=exc.limit,
             ) from exc
@@ -318,17 +317,18 @@ class Tagger:
         return ChunkPlan(clip, seg, length)
 
     # -- run ---------------------------------------------------------------------------------
-    async def run(
-        self, model: LoadedModel, chunks: np.ndarray, ticket: Ticket | None = None
-    ) -> np.ndarray:
-        """``(N, L)`` -> ``(N, K)`` probabilities through the model's batcher, off the event loop.
-
-        ``ticket`` is the queue reservation made before decoding (:meth:`tag`); without one the
-        chunks are admitted here (503 :class:`QueueFullError` when the queue is full).
-        """
-        if ticket is None:
-            ticket = self.batcher(model).admit(len(chunks))
-        return await ticket.submit(chunks)
+    async def run(self, model: LoadedModel, chunks: np.ndarray, ticket: Ticket) -> np.ndarray:
+        """``(N, L)`` -> ``(N, K)`` probabilities through the model's batcher, off the event loop;
+        ``ticket`` is the request's admission (:meth:`tag`). Failures other than overload are
+        counted in the metrics."""
+        try:
+            return await self.batcher(model).run(ticket, chunks)
+        except OverloadedError:
+            raise
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.request_failure.labels(model.name, "error").inc()
+            raise
 
     # -- aggregate ---------------------------------------------------------------------------
     @staticmethod
@@ -351,6 +351,17 @@ class Tagger:
         return clip, segments
 
     # -- memory ------------------------------------------------------------------------------
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Counts one :meth:`tag` in flight; the last one out schedules the idle trim."""
+        self._in_flight += 1
+        self._started += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self._schedule_trim()
+
     def _schedule_trim(self) -> None:
         """After ``idle_trim_s`` without any request, give free heap pages back to the OS
         (:func:`app.memory.trim`): RSS returns to its resting size after a burst."""
@@ -378,11 +389,10 @@ class Tagger:
             return loaded
         return await anyio.to_thread.run_sync(self.registry.get, name)
 
-    def admit(self, model: LoadedModel) -> Ticket:
-        """Reserve the chunks of a :data:`TYPICAL_CLIP_S` clip in the model's queue (503
-        :class:`QueueFullError`)."""
-        typical = int(TYPICAL_CLIP_S * model.sample_rate)
-        return self.batcher(model).admit(self.clip_count(model, typical))
+    def typical_chunks(self, model: LoadedModel) -> int:
+        """Chunks a request reserves when admitted: those of a :data:`TYPICAL_CLIP_S` clip (its
+        length is unknown before decoding)."""
+        return self.clip_count(model, int(TYPICAL_CLIP_S * model.sample_rate))
 
     def prepare(
         self, data: Source, model: LoadedModel, segments: bool, info: AudioInfo | None = None
@@ -398,51 +408,31 @@ class Tagger:
             chunks = np.concatenate([chunks, seg])
         return chunks, plan, audio
 
-    async def tag(
-        self,
-        data: Source,
-        model: LoadedModel,
-        segments: bool = False,
-        ticket: Ticket | None = None,
-    ) -> TagResult:
-        """The whole pipeline for one upload (errors are :class:`app.errors.ServiceError`).
+    async def tag(self, body: Body, model: LoadedModel, segments: bool = False) -> TagResult:
+        """The whole pipeline for one upload: admit -> decode -> chunk -> run -> aggregate.
 
-        ``ticket``: the queue reservation taken before the body was read (:meth:`admit`);
-        without one it is taken here, before any decoding work (503 when the queue is full).
+        Errors are :class:`app.errors.ServiceError` subclasses (overload at admission before any
+        byte of an upload ``body`` is received). ``segments`` adds per-segment probabilities.
         """
-        t0 = time.perf_counter()
-        ticket = ticket if ticket is not None else self.admit(model)
-        self._in_flight += 1
-        self._started += 1
-        try:
-            info = await anyio.to_thread.run_sync(self.check_header, data)  # before a slot
-            async with self._limiter():  # at most decode_concurrency decodes at once
-                tq = time.perf_counter()
-                chunks, plan, audio = await anyio.to_thread.run_sync(
-                    self.prepare, data, model, segments, info
-                )  # chunks: (N, L)
-            t1 = time.perf_counter()
-            self.batcher(model).observe_decode(t1 - tq, self.settings.decoders)
-            n_samples, sample_rate, duration_s = (
-                len(audio.wave),
-                audio.sample_rate,
-                audio.duration_s,
-            )
+        admitted = self.admission.admit(  # upload slot + queue reservation
+            self.batcher(model), self.typical_chunks(model), upload=callable(body)
+        )
+        with admitted as ticket, self._busy():
+            async with _received(body) as data:  # an upload's body is read only now
+                t0 = time.perf_counter()
+                info = await anyio.to_thread.run_sync(self.check_header, data)  # before a slot
+                async with self._limiter():  # at most decode_concurrency decodes at once
+                    tq = time.perf_counter()
+                    chunks, plan, audio = await anyio.to_thread.run_sync(
+                        self.prepare, data, model, segments, info
+                    )  # decode + chunk: chunks (N, L)
+                t1 = time.perf_counter()
+            ticket.decode_s = t1 - tq  # feeds the model queue's Retry-After estimate
+            n_samples, duration_s = len(audio.wave), audio.duration_s
             del audio  # only the chunks wait in the queue, not the whole decoded clip too
-            try:
-                probs = await self.run(model, chunks, ticket)
-            except QueueFullError:
-                raise
-            except Exception:
-                if self.metrics is not None:
-                    self.metrics.request_failure.labels(model.name, "error").inc()
-                raise
-        finally:
-            ticket.cancel()  # gives the reservation back if decoding failed; no-op once submitted
-            self._in_flight -= 1
-            self._schedule_trim()
+            probs = await self.run(model, chunks, ticket)  # run: (N, K)
         t2 = time.perf_counter()
-        clip, segs = self.aggregate(plan, probs, n_samples, sample_rate)
+        clip, segs = self.aggregate(plan, probs, n_samples, model.sample_rate)
         t3 = time.perf_counter()
         if self.metrics is not None:
             self.metrics.observe_tagging(

@@ -24,7 +24,13 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect
 
 from app.config import Settings
-from app.errors import EmptyUploadError, ServiceError, UnsupportedAudioError
+from app.errors import (
+    ClientGoneError,
+    EmptyUploadError,
+    FormFieldError,
+    MalformedBodyError,
+    UnsupportedAudioError,
+)
 from app.sniff import sniff
 
 FIELD = "file"
@@ -32,33 +38,13 @@ MAX_PART_HEADER_BYTES = 16 * 1024
 """Longest header block of one part (a Content-Disposition is ~100 bytes)."""
 
 
-class MalformedBodyError(ServiceError):
-    """The body is not parseable multipart/form-data (400)."""
-
-    status_code = 400
-
-
-class ClientGoneError(ServiceError):
-    """The client disconnected before its body was complete (400; nobody reads it)."""
-
-    status_code = 400
-
-
-class FormFieldError(ServiceError):
-    """The form lacks exactly one ``file`` part (422, with pydantic's ``errors`` shape)."""
-
-    status_code = 422
-
-    def __init__(self, detail: str, msg: str, kind: str) -> None:
-        super().__init__(detail, errors=[{"loc": ["body", FIELD], "msg": msg, "type": kind}])
-
-
 def missing_file() -> FormFieldError:
     return FormFieldError("invalid request: file: Field required", "Field required", "missing")
 
 
 def multipart_boundary(content_type: str | None) -> bytes:
-    """The boundary of a ``multipart/form-data`` Content-Type (422 for any other body)."""
+    """The boundary of a ``multipart/form-data`` Content-Type (no ``file`` part for any other
+    body)."""
     ctype, params = parse_options_header(content_type or "")
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
@@ -210,8 +196,9 @@ async def receive_upload(
 ) -> Upload:
     """Parse the body as it streams in; the one ``file`` part, spooled and rewound.
 
-    Raises 400 (malformed, empty file), 415 (no audio header), 422 (no or several ``file``
-    parts); the body guard (:mod:`app.limits`) raises 408/413 from the stream itself.
+    Raises :class:`MalformedBodyError`, :class:`EmptyUploadError`, :class:`UnsupportedAudioError`
+    (no audio header) or :class:`FormFieldError` (no or several ``file`` parts); the body guard
+    (:mod:`app.limits`) raises its own errors from the stream itself.
     """
     state = _Parse(settings)
     parser = python_multipart.MultipartParser(multipart_boundary(content_type), state.callbacks())

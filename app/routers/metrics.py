@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.registry import card_evaluations
 from app.schemas import EvaluationEntry, MetricsResponse
-from app.state import ServiceState, get_state
+from app.state import StateDep
 
 router = APIRouter(tags=["metrics"])
 
@@ -28,7 +26,7 @@ tagger_request_duration_seconds_bucket{endpoint="/predict",le="0.1",method="POST
     summary="Stored evaluation results of every model",
 )
 async def evaluation_metrics(
-    state: Annotated[ServiceState, Depends(get_state)],
+    state: StateDep,
 ) -> MetricsResponse:
     """Every evaluation of every model card: what it was measured on, by this project or taken
     from a named source, with the full metrics (per tag, macro, micro...) where computed here.
@@ -61,6 +59,6 @@ async def evaluation_metrics(
         }
     },
 )
-async def prometheus(state: Annotated[ServiceState, Depends(get_state)]) -> Response:
+async def prometheus(state: StateDep) -> Response:
     """Request counts by endpoint and status, latency, decode and inference histograms."""
     return Response(state.metrics.exposition(), media_type=state.metrics.content_type)

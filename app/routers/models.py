@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import onnxruntime as ort
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from app.registry import ModelCard, card_evaluations
 from app.schemas import (
@@ -15,7 +15,7 @@ from app.schemas import (
     ModelSummary,
     TagScores,
 )
-from app.state import ServiceState, get_state
+from app.state import ServiceState, StateDep
 
 router = APIRouter(tags=["models"])
 
@@ -86,7 +86,7 @@ def _summary(name: str, card: ModelCard, state: ServiceState) -> ModelSummary:
 
 
 @router.get("/models", response_model=ModelsResponse, summary="Every model and its scores")
-async def list_models(state: Annotated[ServiceState, Depends(get_state)]) -> ModelsResponse:
+async def list_models(state: StateDep) -> ModelsResponse:
     """Every model with per-tag and macro ROC-AUC / PR-AUC, parameters, training data, and
     which ones are loaded on which execution provider (``fallback`` = CUDA asked, CPU used)."""
     cards, invalid = state.registry.cards()
@@ -129,7 +129,7 @@ async def list_models(state: Annotated[ServiceState, Depends(get_state)]) -> Mod
 )
 async def get_model(
     name: Annotated[str, Path(description="Model name, as listed by GET /models.")],
-    state: Annotated[ServiceState, Depends(get_state)],
+    state: StateDep,
 ) -> dict[str, Any]:
     """The model's card.json, every field."""
     return state.registry.card(name).model_dump(mode="json", exclude_unset=True)

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import IO, Annotated
 
-import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from app import tagger
-from app.batching import QueueFullError
+from app.config import Settings
 from app.schemas import (
     ErrorResponse,
     PredictResponse,
     SegmentPrediction,
     TagProbability,
-    TagSet,
     Timings,
 )
-from app.state import ServiceState, get_state
+from app.shaping import QUERY, TagView
+from app.state import StateDep
 from app.uploads import receive_upload
-from tagging.constants import TOP10_TAGS
 
 router = APIRouter(tags=["predict"])
 
@@ -105,18 +104,14 @@ REQUEST_BODY = {
 }
 
 
-def tag_columns(model_tags: list[str], all_tags: bool) -> tuple[np.ndarray, TagSet]:
-    """Columns of the model's output to rank: all of them with ``all_tags`` or for a model of at
-    most ten tags (as before), else the project's ten among them (all if it has none of them)."""
-    n = len(model_tags)
-    ten = [i for i, t in enumerate(model_tags) if t in TOP10_TAGS]
-    small = n <= len(TOP10_TAGS)
-    columns = list(range(n)) if all_tags or small or not ten else ten
-    note = None
-    if all_tags and small:
-        note = f"this model has only {n} tags; all of them are ranked"
-    tag_set = TagSet(all_tags=all_tags, model_tags=n, ranked=len(columns), note=note)
-    return np.asarray(columns, dtype=np.int64), tag_set
+@asynccontextmanager
+async def _upload(request: Request, settings: Settings) -> AsyncIterator[IO[bytes]]:
+    """The request's ``file`` part, spooled; read only when entered (once admitted)."""
+    upload = await receive_upload(request.stream(), request.headers.get("content-type"), settings)
+    try:
+        yield upload.file
+    finally:
+        upload.close()
 
 
 @router.post(
@@ -129,7 +124,7 @@ def tag_columns(model_tags: list[str], all_tags: bool) -> tuple[np.ndarray, TagS
 )
 async def predict(
     request: Request,
-    state: Annotated[ServiceState, Depends(get_state)],
+    state: StateDep,
     model: Annotated[
         str | None,
         Query(description="Model name (GET /models); default: the service's default model."),
@@ -172,47 +167,23 @@ async def predict(
     loaded = await state.tagger.load(name)
     if newly_loaded:
         state.metrics.observe_loaded(loaded)
-    columns, tag_set = tag_columns(loaded.tags, all_tags)
-    tags = [loaded.tags[i] for i in columns]
-    k = tagger.top_k(top_k, loaded, len(tags), "query.top_k", "all_tags=true")
-    batcher = state.tagger.batcher(loaded)
-    try:
-        with state.uploads.take(batcher.retry_after_s()):
-            ticket = state.tagger.admit(loaded)  # queue room, before a byte of the body
-            try:
-                upload = await receive_upload(
-                    request.stream(), request.headers.get("content-type"), state.settings
-                )
-                try:
-                    result = await state.tagger.tag(
-                        upload.file, loaded, segments=segments, ticket=ticket
-                    )
-                finally:
-                    upload.close()
-            finally:
-                ticket.cancel()  # no-op once the chunks were submitted
-    except QueueFullError as exc:
-        state.overload_log.refused(type(exc).__name__)
-        raise
+    # A bad top_k is refused here, before admission and before a byte of the body is read.
+    view = TagView.of(loaded.name, loaded.tags, all_tags, top_k, QUERY)
+    result = await state.tagger.tag(
+        lambda: _upload(request, state.settings), loaded, segments=segments
+    )
     segs = None
     if result.segments is not None:
         segs = [
             SegmentPrediction(
-                start_s=s.start_s,
-                end_s=s.end_s,
-                probabilities={
-                    t: float(p) for t, p in zip(tags, s.probabilities[columns], strict=True)
-                },
+                start_s=s.start_s, end_s=s.end_s, probabilities=view.scores(s.probabilities)
             )
             for s in result.segments
         ]
     return PredictResponse(
         model=name,
         provider=loaded.provider,
-        tags=[
-            TagProbability(tag=t, probability=p)
-            for t, p in tagger.ranked(tags, result.probabilities[columns], k)
-        ],
+        tags=[TagProbability(tag=t, probability=p) for t, p in view.top(result.probabilities)],
         duration_s=result.duration_s,
         sample_rate=loaded.sample_rate,
         chunk_s=loaded.chunk_samples / loaded.sample_rate,
@@ -223,5 +194,5 @@ async def predict(
             total_ms=round(result.total_ms, 3),
         ),
         segments=segs,
-        tag_set=tag_set,
+        tag_set=view.tag_set,
     )

@@ -19,8 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import app.registry
-from app.batching import Batcher, QueueFullError, bucket_size, bucket_sizes
+from app.batching import Batcher, bucket_size, bucket_sizes
 from app.config import Settings
+from app.errors import QueueFullError
+from app.http_errors import headers_of, status_of
 from app.main import create_app
 from app.observability import ServiceMetrics
 from app.tagger import Tagger
@@ -65,7 +67,7 @@ def chunks(n: int, seed: int, length: int = 32) -> np.ndarray:
 
 
 async def submit(b: Batcher, x: np.ndarray) -> np.ndarray:
-    return await b.admit(len(x)).submit(x)
+    return await b.run(b.admit(len(x)), x)
 
 
 def run_then_close(b: Batcher, scenario):
@@ -143,14 +145,14 @@ def test_the_batch_waits_only_while_admitted_requests_are_decoding() -> None:
 
     async def scenario() -> tuple[np.ndarray, np.ndarray]:
         ticket_a, ticket_c = b.admit(2), b.admit(3)  # both "decoding"
-        fut_a = ticket_a.submit(a)
+        fut_a = b.run(ticket_a, a)
         await asyncio.sleep(0.1)  # the batcher holds a's rows for c
-        fut_c = ticket_c.submit(c)
+        fut_c = b.run(ticket_c, c)
         return await fut_a, await fut_c
 
     async def cancelled() -> np.ndarray:
         ticket_a, ticket_c = b.admit(2), b.admit(3)
-        fut_a = ticket_a.submit(a)
+        fut_a = b.run(ticket_a, a)
         await asyncio.sleep(0.05)
         ticket_c.cancel()  # c's decoding failed: stop waiting for it at once
         return await fut_a
@@ -177,7 +179,8 @@ def test_full_queue_raises_503_with_retry_after_and_recovers() -> None:
         with pytest.raises(QueueFullError) as info:
             b.admit(2)
         err = info.value
-        assert err.status_code == 503 and int(err.headers["Retry-After"]) >= 1
+        assert err.retry_after_s >= 1 and err.extra["retry_after_s"] == err.retry_after_s
+        assert status_of(err) == 503 and headers_of(err) == {"Retry-After": str(err.retry_after_s)}
         assert err.extra["max_queue"] == 6 and "busy" in err.detail
         assert b.stats.rejected == 1
         b.admit(1).cancel()  # 5 + 1 still fits

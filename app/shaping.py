@@ -1,0 +1,104 @@
+"""Which of a model's tags a caller gets back, and how many: shared by ``POST /predict`` (and
+so the page, which shows its JSON) and the command line.
+
+By default the project's ten tags are ranked (all of a model's tags with ``all_tags``, or for a
+model of at most ten); ``top_k`` of them are returned, most probable first. A bad ``top_k``
+raises :class:`app.errors.InvalidOptionError` naming the option as the caller spelled it
+(:data:`QUERY` or :data:`COMMAND_LINE`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.errors import InvalidOptionError
+from app.schemas import TagSet
+from tagging.constants import TOP10_TAGS
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a caller spells the two options, for messages."""
+
+    top_k: str  # dotted location of the top_k option ("query.top_k")
+    all_tags: str  # the setting that ranks all of a model's tags
+
+
+QUERY = Options(top_k="query.top_k", all_tags="all_tags=true")
+COMMAND_LINE = Options(top_k="--top-k", all_tags="--all-tags")
+
+
+def tag_columns(model_tags: list[str], all_tags: bool) -> tuple[np.ndarray, TagSet]:
+    """Columns of the model's output to rank: all of them with ``all_tags`` or for a model of at
+    most ten tags, else the project's ten among them (all if it has none of them)."""
+    n = len(model_tags)
+    ten = [i for i, t in enumerate(model_tags) if t in TOP10_TAGS]
+    small = n <= len(TOP10_TAGS)
+    columns = list(range(n)) if all_tags or small or not ten else ten
+    note = None
+    if all_tags and small:
+        note = f"this model has only {n} tags; all of them are ranked"
+    tag_set = TagSet(all_tags=all_tags, model_tags=n, ranked=len(columns), note=note)
+    return np.asarray(columns, dtype=np.int64), tag_set
+
+
+def top_k(k: int | None, model: str, model_tags: int, n_ranked: int, options: Options) -> int:
+    """How many of the ``n_ranked`` tags of ``model`` (which has ``model_tags``) to return:
+    ``k`` (1..n_ranked, else :class:`InvalidOptionError`), default all."""
+    if k is None:
+        return n_ranked
+    if not 1 <= k <= n_ranked:
+        scope = "" if n_ranked == model_tags else f" ranked without {options.all_tags}"
+        raise InvalidOptionError(
+            f"invalid request: {options.top_k}: {k} is not within the {n_ranked} tags of model "
+            f"{model!r}{scope} (use 1..{n_ranked})",
+            errors=[
+                {
+                    "loc": options.top_k.split("."),
+                    "msg": f"Input should be between 1 and {n_ranked}",
+                    "type": "less_than_equal" if k > n_ranked else "greater_than_equal",
+                }
+            ],
+        )
+    return k
+
+
+def ranked(tags: list[str], probs: np.ndarray, k: int) -> list[tuple[str, float]]:
+    """The ``k`` most probable ``(tag, probability)``, high to low (ties keep the model's order)."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(tags[i], float(probs[i])) for i in order]
+
+
+@dataclass(frozen=True)
+class TagView:
+    """The tags of one model a caller sees: which columns are ranked and how many returned."""
+
+    columns: np.ndarray  # (R,) int64: columns of the model's (K,) output that are ranked
+    tags: list[str]  # (R,) their names
+    k: int  # how many of them are returned
+    tag_set: TagSet
+
+    @classmethod
+    def of(
+        cls,
+        model: str,
+        model_tags: list[str],
+        all_tags: bool,
+        k: int | None,
+        options: Options,
+    ) -> TagView:
+        """The view of ``model`` for these options (:class:`InvalidOptionError` for a bad ``k``,
+        raised before any work is done)."""
+        columns, tag_set = tag_columns(model_tags, all_tags)
+        tags = [model_tags[i] for i in columns]
+        return cls(columns, tags, top_k(k, model, len(model_tags), len(tags), options), tag_set)
+
+    def top(self, probs: np.ndarray) -> list[tuple[str, float]]:
+        """``(K,)`` probabilities -> the ``k`` most probable ranked tags, high to low."""
+        return ranked(self.tags, probs[self.columns], self.k)
+
+    def scores(self, probs: np.ndarray) -> dict[str, float]:
+        """``(K,)`` probabilities -> every ranked tag's, in the model's order (segments)."""
+        return {t: float(p) for t, p in zip(self.tags, probs[self.columns], strict=True)}
