@@ -60,7 +60,7 @@ class ClipRule:
             raise ValueError("set exactly one of hop_samples and n_chunks")
         if self.chunk_samples < 1 or min(self.lead_pad, self.tail_pad) < 0:
             raise ValueError("chunk_samples must be positive and the pads non-negative")
-        if (self.hop_samples or 1) < 1 or (self.n_chunks or 1) < 1:
+        if min(v for v in (self.hop_samples, self.n_chunks) if v is not None) < 1:
             raise ValueError("hop_samples and n_chunks must be positive")
         if self.spacing not in ("floor", "even") or self.short_clips not in ("tile", "zero"):
             raise ValueError("spacing is 'floor' or 'even', short_clips 'tile' or 'zero'")
