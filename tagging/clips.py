@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 from pydantic import ConfigDict, with_config
 
-from tagging.audio import chunk_starts
+from tagging.audio import chunk_starts, take_chunks
 
 Spacing = Literal["floor", "even"]
 ShortClips = Literal["tile", "zero"]
@@ -100,6 +100,7 @@ class ClipRule:
                 x = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples]
             else:
                 x = np.pad(x, (0, self.min_samples - len(x)))
-        padded = np.pad(x, (self.lead_pad, self.tail_pad))
         starts = self.starts(len(x))
-        return np.stack([padded[s : s + self.chunk_samples] for s in starts])
+        if self.lead_pad or self.tail_pad:  # only then a padded copy of the whole clip
+            x = np.pad(x, (self.lead_pad, self.tail_pad))
+        return take_chunks(x, starts, self.chunk_samples)
