@@ -75,16 +75,14 @@ class Settings(BaseSettings):
         1.0,
         ge=0,
         description="Shortest audio accepted in seconds (400 below it); clips between this and "
-        "one chunk are zero-padded to one chunk.",
+        "one chunk are brought to one chunk as the model card's clip rule says (zero-padded or "
+        "tiled).",
     )
     chunk_hop_s: float = Field(
         0.0,
         ge=0,
         description="Hop between segments for segments=true in seconds (0 = the model's chunk "
         "length, i.e. non-overlapping segments).",
-    )
-    eval_chunks: int = Field(
-        16, ge=1, description="Evenly spaced chunks averaged per clip (Won et al. 2020)."
     )
     max_batch: int = Field(
         0,

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from app.batching import bucket_sizes
 from app.config import DEFAULT_MODEL, Settings
 from app.errors import ModelLoadError, UnknownModelError
+from tagging.card import ModelCard
 from tagging.clips import ClipRule
-from tagging.evaluations import card_evaluations as evaluations_of
 
 log = logging.getLogger("app")
 
@@ -72,74 +72,9 @@ class ProviderUnavailableError(RuntimeError):
     """``providers=cuda`` was asked for but onnxruntime cannot run the model on CUDA."""
 
 
-class ModelCard(BaseModel):
-    """The fields of ``card.json`` the service relies on; every other field is kept as is."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-
-    name: str | None = None
-    architecture: str | None = None
-    tags: list[str] = Field(min_length=1)
-    sample_rate: int = Field(gt=0)
-    chunk_samples: int = Field(gt=0)
-    eval_chunks: int | None = None
-    parameters: int | None = None
-    input_name: str = "waveform"
-    output_name: str = "probabilities"
-    trained_on: str | None = None
-    evaluation: dict[str, Any] | None = None
-    # The original tool's clip rule (tagging.clips.ClipRule fields), for the ported
-    # models; without one, eval_chunks evenly spaced chunks and zero padding (the eight).
-    clip_rule: dict[str, int | None] | None = None
-    pad: str | None = Field(None, description="How clips shorter than one chunk are padded.")
-    # Every evaluation of the model (tagging.evaluations); derived from `evaluation` if absent.
-    evaluations: list[dict[str, Any]] | None = None
-    source: str | None = None
-    licence: str | None = None
-    attribution: str | None = None
-    # onnxruntime graph optimizers to leave out for this model (e.g. NchwcTransformer: the
-    # ported musicnn's tall single-channel convolutions run ~40x slower in NCHWc on CPU).
-    ort_disabled_optimizers: list[str] = Field(default_factory=list)
-
-    @field_validator("clip_rule")
-    @classmethod
-    def _valid_rule(cls, value: dict[str, int | None] | None) -> dict[str, int | None] | None:
-        if value is not None:
-            try:
-                ClipRule(**value)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"clip_rule {value} is not a clip rule: {exc}") from exc
-        return value
-
-    def rule(self) -> ClipRule | None:
-        return None if self.clip_rule is None else ClipRule(**self.clip_rule)
-
-
-def evaluation_scores(card: ModelCard) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """``(per_tag, macro)`` of the card's evaluation block (``{}`` when it has none).
-
-    The block is an ``evaluation.json`` (``{"split", ..., "results": evaluate(...)}``); a bare
-    ``evaluate(...)`` dict is accepted too.
-    """
-    block = card.evaluation or {}
-    results = block.get("results", block) if isinstance(block, dict) else {}
-    if not isinstance(results, dict):
-        return {}, {}
-    per_tag = results.get("per_tag") or {}
-    macro = results.get("macro") or {}
-    return (per_tag if isinstance(per_tag, dict) else {}), (
-        macro if isinstance(macro, dict) else {}
-    )
-
-
 def card_evaluations(card: ModelCard) -> list[dict[str, Any]]:
-    """Every evaluation of the card, headline first (:func:`tagging.evaluations.card_evaluations`)."""
-    return evaluations_of(card.model_dump(mode="json"))
-
-
-def macro_roc_auc(card: ModelCard) -> float | None:
-    value = evaluation_scores(card)[1].get("roc_auc")
-    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
+    """Every evaluation of the card, headline first (migrated from a legacy block on read)."""
+    return card.evaluations
 
 
 @dataclass
@@ -174,12 +109,9 @@ class LoadedModel:
         return self.card.sample_rate
 
     @property
-    def clip_rule(self) -> ClipRule | None:
-        """The original tool's clip rule (ported models), or None (evenly spaced chunks)."""
-        return self._rule
-
-    def __post_init__(self) -> None:
-        self._rule = self.card.rule()
+    def clip_rule(self) -> ClipRule:
+        """The card's clip rule: which chunks of a clip the model scores."""
+        return self.card.clip_rule
 
     def run(self, chunks: np.ndarray) -> np.ndarray:
         """One onnxruntime run: ``(B, chunk_samples)`` float32 -> ``(B, K)`` probabilities."""
@@ -339,7 +271,9 @@ class ModelRegistry:
         return {name: reason for name, reason in reasons.items() if reason is not None}
 
     def choose_default(self) -> str:
-        """The configured default, else the best macro ROC-AUC (ties and no scores: by name).
+        """The configured default, else the best macro ROC-AUC of the cards' headline evaluations
+        (``evaluations[0]``; ties and no scores: by name), models trained on synthetic audio last
+        (their figures come from the generator's idea of the tags, not from music).
 
         The built-in default (:data:`app.config.DEFAULT_MODEL`) falls back to the best macro
         ROC-AUC when the directory lacks it; a default set by the user must exist
@@ -355,9 +289,10 @@ class ModelRegistry:
                 "<name>/model.onnx and <name>/card.json (python -m training export)"
             )
 
-        def key(name: str) -> tuple[float, str]:
-            score = macro_roc_auc(cards[name])
-            return (-(score if score is not None else -np.inf), name)
+        def key(name: str) -> tuple[bool, float, str]:
+            score = cards[name].headline_roc_auc()
+            synthetic = cards[name].trained_on == "synthetic"
+            return (synthetic, -(score if score is not None else -np.inf), name)
 
         return min(cards, key=key)
 

@@ -1,21 +1,19 @@
 """The tagging pipeline: admit -> decode -> chunk -> run -> aggregate.
 
 * admit: :class:`app.admission.Admission`, once, before the upload's body is read: an upload
-  slot and the chunks of a :data:`TYPICAL_CLIP_S` clip (``eval_chunks`` for evenly spaced
-  chunks) reserved in the model's bounded queue (:class:`app.errors.OverloadedError` with
+  slot and the chunks of a :data:`TYPICAL_CLIP_S` clip (by the card's clip rule) reserved in the model's bounded queue (:class:`app.errors.OverloadedError` with
   ``retry_after_s`` when full). The body is then received (:data:`Body`), spooled, never
   copied whole into memory here.
 * decode: FFmpeg (PyAV) or, for the MP3s it recognises, libsndfile, via
   :func:`tagging.audio.load` (mix to mono, soxr resample to the model's rate, 16 kHz);
   the header is checked first (sample rate, duration limit), the decoded samples are counted
   against the limit (a header that understates the length stops there), under a wall-clock cap.
-* chunk: a card with a ``clip_rule`` (the ported models) gets the chunks its original tool
-  scores (:class:`tagging.clips.ClipRule`: musicnn's non-overlapping patches of the
-  centre-padded clip, or Won et al.'s 16 chunks; clips too short for one chunk are tiled).
-  Other cards (the eight) get ``eval_chunks`` evenly spaced chunks
-  (:func:`tagging.audio.chunk_starts`, Won et al. 2020 evaluation), clips shorter than one
-  chunk (but at least ``min_duration_s``) zero-padded, as in training's evaluation. Segments use
-  :func:`tagging.audio.hop_starts` every ``chunk_hop_s``.
+* chunk: every card's ``clip_rule`` (:class:`tagging.clips.ClipRule`, the rule training's
+  evaluation uses too) gives the clip's chunks: the ported models get the chunks their original
+  tool scores (musicnn's non-overlapping patches of the centre-padded clip, or Won et al.'s 16
+  chunks; clips too short for one chunk are tiled), the project's models 16 evenly spaced chunks
+  (Won et al. 2020 evaluation), clips shorter than one chunk (but at least ``min_duration_s``)
+  zero-padded. Segments use :func:`tagging.audio.hop_starts` every ``chunk_hop_s``.
   The header checks (probe: format, sample rate, duration) run before a decode slot is taken;
   decoding runs in worker threads, at most ``decode_concurrency`` at once (an anyio capacity
   limiter), so many concurrent uploads do not all hold decoded audio at the same time.
@@ -64,7 +62,6 @@ from tagging.audio import (
     DecodeLimits,
     DecodeTimeoutError,
     Source,
-    chunk_starts,
     hop_starts,
     load,
     probe,
@@ -295,21 +292,14 @@ class Tagger:
 
     # -- chunk -------------------------------------------------------------------------------
     def clip_count(self, model: LoadedModel, n_samples: int) -> int:
-        """Chunks the clip prediction of ``n_samples`` takes (the card's rule or eval_chunks)."""
-        rule = model.clip_rule
-        if rule is None:
-            return 1 if n_samples <= model.chunk_samples else self.settings.eval_chunks
-        return len(rule.starts(n_samples))
+        """Chunks the clip prediction of ``n_samples`` takes (the card's clip rule)."""
+        return len(model.clip_rule.starts(n_samples))
 
     def chunk(self, n_samples: int, model: LoadedModel, segments: bool) -> ChunkPlan:
-        """Start offsets: the card's clip rule (else ``eval_chunks`` evenly spaced) for the
-        clip, a hop grid for segments. A clip rule's starts are in its padded clip."""
+        """Start offsets: the card's clip rule for the clip (in its padded clip), a hop grid
+        for segments."""
         length = model.chunk_samples
-        rule = model.clip_rule
-        if rule is None:
-            clip = chunk_starts(n_samples, length, self.settings.eval_chunks)
-        else:
-            clip = rule.starts(n_samples)
+        clip = model.clip_rule.starts(n_samples)
         seg = None
         if segments:
             hop = round(self.settings.chunk_hop_s * model.sample_rate) or length
@@ -400,9 +390,7 @@ class Tagger:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
         audio = self.decode(data, model.sample_rate, info)
         plan = self.chunk(len(audio.wave), model, segments)
-        if model.clip_rule is None:
-            return take_chunks(audio.wave, plan.all_starts(), plan.chunk_samples), plan, audio
-        chunks = model.clip_rule.chunks(audio.wave)  # (n_clip, L): padded/tiled as the original
+        chunks = model.clip_rule.chunks(audio.wave)  # (n_clip, L): padded/tiled by the rule
         if plan.segment_starts is not None:
             seg = take_chunks(audio.wave, plan.segment_starts, plan.chunk_samples)
             chunks = np.concatenate([chunks, seg])

@@ -1,48 +1,83 @@
-"""Clip-level chunking rules of the ported taggers: which chunks of a clip the original tool scores.
+"""The clip rule: which chunks of a clip a model scores (their outputs are averaged).
 
-Torch-free (the service uses it). A :class:`ClipRule` says how the original turns a whole clip
-into model inputs, whose outputs are averaged:
+Torch-free (the service uses it). Every model card carries one :class:`ClipRule`
+(:meth:`tagging.card.ModelCard.clip_rule`); the service, the CLI, ``training.evaluate_onnx`` and
+training's evaluation (``training.data.dataset.ChunkedClipDataset``) all cut clips through it.
+Three ways to place the chunks:
 
 * musicnn (Pons & Serra 2019): librosa pads the clip by ``n_fft // 2`` zeros at both ends
   (``center=True``), cuts the log-mel into non-overlapping 187-frame patches and drops the
   incomplete tail. In samples: pad ``lead``/``tail`` zeros, then chunks of ``chunk_samples``
   every ``hop_samples`` that fit entirely (``hop_samples`` set, ``n_chunks`` None).
 * Won et al. 2020 (``eval.py``): ``n_chunks`` chunks starting at ``i * ((n - L) // n_chunks)``
-  (``n_chunks`` set, ``hop_samples`` None).
+  (``n_chunks`` set, ``spacing="floor"``).
+* evenly spaced (the project's own models, training's evaluation): ``n_chunks`` starts from 0 to
+  ``n - L`` rounded, a single chunk when ``n <= L`` (:func:`tagging.audio.chunk_starts`;
+  ``n_chunks`` set, ``spacing="even"``).
 
-Clips too short for one chunk (the originals fail on them: musicnn yields no patch, Won's hop
-goes negative) are tiled (repeated) to the shortest length the rule accepts, so a 1-s upload
-still gets an answer built from its own audio rather than from silence.
+Clips too short for one chunk are either tiled (repeated) to the shortest length the rule
+accepts (``short_clips="tile"``: the originals fail on them, musicnn yields no patch and Won's hop
+goes negative, so a 1-s upload still gets an answer built from its own audio rather than from
+silence) or zero-padded at the end (``short_clips="zero"``: what training's evaluation does).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from pydantic import ConfigDict, with_config
+
+from tagging.audio import chunk_starts, take_chunks
+
+Spacing = Literal["floor", "even"]
+ShortClips = Literal["tile", "zero"]
 
 
+@with_config(ConfigDict(extra="forbid"))  # a misspelt key on a card is an error, not a default
 @dataclass(frozen=True)
 class ClipRule:
-    """How a clip becomes chunks for one model; exactly one of ``hop_samples``/``n_chunks``."""
+    """How a clip becomes chunks for one model; exactly one of ``hop_samples``/``n_chunks``.
+
+    ``chunk_samples``: model input length L. ``hop_samples``: chunk every hop over the padded clip
+    (whole chunks only). ``n_chunks``: that many chunks, placed by ``spacing`` (``floor``: Won's
+    ``i * ((n - L) // n_chunks)``; ``even``: :func:`tagging.audio.chunk_starts`). ``lead_pad`` /
+    ``tail_pad``: zeros added before / after the clip. ``short_clips``: clips shorter than
+    :attr:`min_samples` are tiled (``tile``) or zero-padded at the end (``zero``) to it.
+    """
 
     chunk_samples: int
     hop_samples: int | None = None
     n_chunks: int | None = None
     lead_pad: int = 0
     tail_pad: int = 0
+    spacing: Spacing = "floor"
+    short_clips: ShortClips = "tile"
 
     def __post_init__(self) -> None:
         if (self.hop_samples is None) == (self.n_chunks is None):
             raise ValueError("set exactly one of hop_samples and n_chunks")
         if self.chunk_samples < 1 or min(self.lead_pad, self.tail_pad) < 0:
             raise ValueError("chunk_samples must be positive and the pads non-negative")
-        if (self.hop_samples or 1) < 1 or (self.n_chunks or 1) < 1:
+        if min(v for v in (self.hop_samples, self.n_chunks) if v is not None) < 1:
             raise ValueError("hop_samples and n_chunks must be positive")
+        if self.spacing not in ("floor", "even") or self.short_clips not in ("tile", "zero"):
+            raise ValueError("spacing is 'floor' or 'even', short_clips 'tile' or 'zero'")
+        if self.spacing == "even" and (
+            self.hop_samples is not None or self.lead_pad or self.tail_pad
+        ):
+            raise ValueError("spacing 'even' places n_chunks chunks over the unpadded clip")
+
+    @classmethod
+    def evenly_spaced(cls, chunk_samples: int, n_chunks: int) -> ClipRule:
+        """``n_chunks`` evenly spaced chunks, short clips zero-padded (training's evaluation,
+        Won et al. 2020's 16 chunks placed end to end)."""
+        return cls(chunk_samples, n_chunks=n_chunks, spacing="even", short_clips="zero")
 
     @property
     def min_samples(self) -> int:
-        """Shortest clip (before padding) that yields a chunk; shorter clips are tiled to it."""
+        """Shortest clip (before padding) that yields a chunk; shorter clips are brought to it."""
         return max(self.chunk_samples - self.lead_pad - self.tail_pad, 1)
 
     def starts(self, n_samples: int) -> np.ndarray:
@@ -50,6 +85,8 @@ class ClipRule:
         n = max(int(n_samples), self.min_samples) + self.lead_pad + self.tail_pad
         if self.hop_samples is not None:  # musicnn: every hop, whole chunks only
             return np.arange(0, n - self.chunk_samples + 1, self.hop_samples, dtype=np.int64)
+        if self.spacing == "even":  # end to end; one chunk when n <= L
+            return chunk_starts(n, self.chunk_samples, int(self.n_chunks))
         hop = (n - self.chunk_samples) // int(self.n_chunks)  # Won: eval.py's hop
         return np.arange(int(self.n_chunks), dtype=np.int64) * hop
 
@@ -59,7 +96,11 @@ class ClipRule:
         if x.ndim != 1 or len(x) == 0:
             raise ValueError(f"expected a non-empty mono signal, got shape {x.shape}")
         if len(x) < self.min_samples:
-            x = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples]
-        padded = np.pad(x, (self.lead_pad, self.tail_pad))
+            if self.short_clips == "tile":
+                x = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples]
+            else:
+                x = np.pad(x, (0, self.min_samples - len(x)))
         starts = self.starts(len(x))
-        return np.stack([padded[s : s + self.chunk_samples] for s in starts])
+        if self.lead_pad or self.tail_pad:  # only then a padded copy of the whole clip
+            x = np.pad(x, (self.lead_pad, self.tail_pad))
+        return take_chunks(x, starts, self.chunk_samples)

@@ -11,6 +11,7 @@ Cards written before this list existed carry one ``evaluation`` block (an ``eval
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -104,3 +105,12 @@ def card_evaluations(card: Mapping[str, Any]) -> list[dict[str, Any]]:
     if isinstance(block, Mapping) and isinstance(block.get("results", block), Mapping):
         return [legacy_entry(block, card.get("trained_on"))]
     return []
+
+
+def headline_score(entries: Sequence[Mapping[str, Any]], score: str = "roc_auc") -> float | None:
+    """``macro[score]`` of the headline evaluation (the first entry), or None when there is no
+    entry or the figure is missing or not finite."""
+    if not entries:
+        return None
+    value = _scores(entries[0].get("macro")).get(score)
+    return value if value is not None and math.isfinite(value) else None

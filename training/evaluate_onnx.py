@@ -1,7 +1,8 @@
 """Evaluate exported models (``model.onnx`` + card) on clips, through onnxruntime and evaluate().
 
-The path is the service's: each clip becomes chunks by the card's clip rule (the ported models'
-:class:`tagging.clips.ClipRule`, else 16 evenly spaced chunks, zero-padded), onnxruntime
+The path is the service's: each clip becomes chunks by the card's clip rule
+(:class:`tagging.clips.ClipRule`: the ported models' originals, 16 evenly spaced chunks
+zero-padded for the project's models), onnxruntime
 returns chunk probabilities, their mean is the clip's; :func:`tagging.evaluations.measured`
 (hence :func:`training.evaluate.evaluate`) scores them over the tags model and data share.
 
@@ -14,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tagging.audio import chunk_starts, decode, take_chunks
-from tagging.clips import ClipRule
-from tagging.constants import EVAL_CHUNKS, TOP10_TAGS
-from tagging.evaluations import card_evaluations
+from tagging.audio import decode
+from tagging.card import ModelCard
+from tagging.constants import TOP10_TAGS
 from training.measure import measured
 
 log = logging.getLogger(__name__)
@@ -41,31 +39,29 @@ class OnnxModel:
         import onnxruntime as ort
 
         folder = Path(folder)
-        self.card: dict[str, Any] = json.loads((folder / "card.json").read_text())
+        self.folder = folder
+        self.card = ModelCard.read(folder / "card.json")
         options = ort.SessionOptions()
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared CPUs
         self.session = ort.InferenceSession(
             str(folder / "model.onnx"),
             sess_options=options,
             providers=providers or ["CPUExecutionProvider"],
-            disabled_optimizers=self.card.get("ort_disabled_optimizers") or None,
+            disabled_optimizers=self.card.ort_disabled_optimizers or None,
         )
-        rule = self.card.get("clip_rule")
-        self.rule = ClipRule(**rule) if rule else None
-        self.tags: list[str] = list(self.card["tags"])
+        self.tags: list[str] = list(self.card.tags)
+
+    @property
+    def name(self) -> str:
+        return self.card.name or self.folder.name
 
     def chunks(self, wave: np.ndarray) -> np.ndarray:
-        """``(N, chunk_samples)``: the card's clip rule, else evenly spaced zero-padded chunks."""
-        if self.rule is not None:
-            return self.rule.chunks(wave)
-        length = int(self.card["chunk_samples"])
-        n = int(self.card.get("eval_chunks") or EVAL_CHUNKS)
-        return take_chunks(wave, chunk_starts(len(wave), length, n), length)
+        """``(N, chunk_samples)``: the chunks the card's clip rule cuts from ``wave``."""
+        return self.card.clip_rule.chunks(wave)
 
     def __call__(self, wave: np.ndarray, max_batch: int = 16) -> np.ndarray:
         chunks = self.chunks(wave)
-        name_in = self.card.get("input_name", "waveform")
-        name_out = self.card.get("output_name", "probabilities")
+        name_in, name_out = self.card.input_name, self.card.output_name
         outs = [
             self.session.run([name_out], {name_in: chunks[i : i + max_batch]})[0]
             for i in range(0, len(chunks), max_batch)
@@ -82,7 +78,7 @@ def predict(model: OnnxModel, waves: Sequence[np.ndarray], tags: Sequence[str]) 
     from tqdm import tqdm
 
     cols = model.columns(tags)
-    rows = [model(w)[cols] for w in tqdm(waves, desc=model.card.get("name", "model"), leave=False)]
+    rows = [model(w)[cols] for w in tqdm(waves, desc=model.name, leave=False)]
     return np.stack(rows).astype(np.float64)
 
 
@@ -170,17 +166,15 @@ def evaluate_on_recordings(
     )
 
 
-def upsert(card: dict[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+def upsert(card: ModelCard, entry: Mapping[str, Any]) -> ModelCard:
     """``card`` with ``entry`` added to its evaluations (replacing one with the same id)."""
-    entries = [e for e in card_evaluations(card) if e.get("id") != entry["id"]]
-    return {**card, "evaluations": [*entries, dict(entry)]}
+    entries = [e for e in card.evaluations if e.get("id") != entry["id"]]
+    return card.model_copy(update={"evaluations": [*entries, dict(entry)]})
 
 
-def write_card(folder: Path, card: Mapping[str, Any]) -> None:
-    """Write ``card.json`` atomically."""
-    tmp = folder / f".card.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, folder / "card.json")
+def write_card(folder: Path, card: ModelCard) -> None:
+    """Write ``folder/card.json`` atomically."""
+    card.write(folder / "card.json")
 
 
 SYNTHETIC_DATA = "synthetic MTAT (python -m training synth --clips {clips} --seed 0), {split} split"
@@ -207,7 +201,7 @@ def data_entries(
 
 def evaluate_folder(
     folder: Path, synthetic_cache: Path | None, real: Path | None, synthetic_clips: int | None
-) -> dict[str, Any]:
+) -> ModelCard:
     """Add the synthetic-test and real-recordings entries to one model folder's card."""
     model = OnnxModel(folder)
     card = model.card
@@ -235,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         folder = args.models / name
         card = evaluate_folder(folder, args.synthetic_cache, args.real, args.synthetic_clips)
         write_card(folder, card)
-        for e in card["evaluations"]:
+        for e in card.evaluations:
             macro = e.get("macro_project_tags") or e.get("macro") or {}
             log.info(
                 "%s %s: ROC-AUC %s PR-AUC %s",

@@ -35,7 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from tagging.card import CARD_VERSION, ModelCard, rule_dict
+from tagging.clips import ClipRule
 from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
+from tagging.evaluations import card_evaluations
 
 log = logging.getLogger(__name__)
 
@@ -418,25 +421,6 @@ def _training_info(ckpt: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write_json_atomic(obj: Any, path: Path) -> None:
-    tmp = _tmp_path(path)
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
 def portable_paths(obj: Any) -> Any:
     """``obj`` with every absolute filesystem path string replaced by its last component.
 
@@ -467,14 +451,12 @@ def export_run(
     opset: int = DEFAULT_OPSET,
     tolerance: float = DEFAULT_TOLERANCE,
     providers: list[str] | None = None,
-) -> dict[str, Any]:
+) -> ModelCard:
     """Export ``run_dir/best.pt`` to ``out_dir/<name>/model.onnx`` + ``card.json``; returns the card.
 
     ``<name>`` is the run directory's name. The model is checked before it is moved into place;
     on a failed check nothing is written and :class:`ExportCheckError` is raised.
     """
-    from training.models import count_parameters
-
     run_dir = Path(run_dir)
     name = run_dir.name
     model, ckpt = load_checkpoint_model(run_dir / "best.pt")
@@ -499,32 +481,52 @@ def export_run(
         export_onnx(model, chunk_samples, staged, opset=opset)
         check = check_export(model, staged, waves, providers=providers, tolerance=tolerance)
         check["audio"] = audio
-        dataset = (evaluation or {}).get("dataset") or ckpt.get("dataset") or {}
-        card = {
-            "name": name,
-            "architecture": ckpt["model_name"],
-            "model_config": dict(ckpt["model_config"]),
-            "tags": list(ckpt["tags"]),
-            "sample_rate": SAMPLE_RATE,
-            "chunk_samples": chunk_samples,
-            "eval_chunks": EVAL_CHUNKS,  # chunks per clip at inference (Won et al. 2020)
-            "parameters": count_parameters(model),
-            "opset": int(opset),
-            "input_name": INPUT_NAME,
-            "output_name": OUTPUT_NAME,
-            "trained_on": trained_on(ckpt, evaluation),
-            "dataset": dataset,
-            "training": _training_info(ckpt),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "code_version": code_version(),
-            "export_check": check,
-            "evaluation": evaluation,
-        }
+        card = export_card(name, model, ckpt, chunk_samples, opset, check, evaluation)
         os.replace(staged, target / "model.onnx")  # the model first, then its card
-        _write_json_atomic(portable_paths(card), target / "card.json")
+        card.write(target / "card.json")
     finally:
         staged.unlink(missing_ok=True)
-    return portable_paths(card)
+    return card
+
+
+def export_card(
+    name: str,
+    model: Any,
+    ckpt: dict[str, Any],
+    chunk_samples: int,
+    opset: int,
+    check: dict[str, Any],
+    evaluation: dict[str, Any] | None,
+) -> ModelCard:
+    """The card of an exported checkpoint: 16 evenly spaced chunks per clip (training's
+    evaluation), the run's ``evaluation.json`` and its entry, paths made portable."""
+    from training.models import count_parameters
+
+    on = trained_on(ckpt, evaluation)
+    rule = ClipRule.evenly_spaced(chunk_samples, EVAL_CHUNKS)  # Won et al. 2020's 16 chunks
+    card = {
+        "card_version": CARD_VERSION,
+        "name": name,
+        "architecture": ckpt["model_name"],
+        "model_config": dict(ckpt["model_config"]),
+        "tags": list(ckpt["tags"]),
+        "sample_rate": SAMPLE_RATE,
+        "chunk_samples": chunk_samples,
+        "clip_rule": rule_dict(rule),
+        "parameters": count_parameters(model),
+        "opset": int(opset),
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "trained_on": on,
+        "dataset": (evaluation or {}).get("dataset") or ckpt.get("dataset") or {},
+        "training": _training_info(ckpt),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "export_check": check,
+        "evaluation": evaluation,
+        "evaluations": card_evaluations({"evaluation": evaluation, "trained_on": on}),
+    }
+    return ModelCard.model_validate(portable_paths(card))
 
 
 # ------------------------------------------------------------------------------------- CLI
@@ -584,15 +586,14 @@ def run(args: argparse.Namespace) -> int:
             log.error("%s: export failed: %s", run_dir.name, exc)
             failed.append(run_dir.name)
             continue
-        ev = card["evaluation"] or {}
-        auc = ((ev.get("results") or {}).get("macro") or {}).get("roc_auc")
+        auc = card.headline_roc_auc()
         rows.append(
             (
-                card["name"],
-                f"{card['parameters']:,}",
-                f"{card['export_check']['max_abs_diff']:.2e}",
+                run_dir.name,
+                f"{card.parameters:,}",
+                f"{(card.export_check or {})['max_abs_diff']:.2e}",
                 "-" if auc is None else f"{auc:.3f}",
-                str(Path(args.out) / card["name"] / "model.onnx"),
+                str(Path(args.out) / run_dir.name / "model.onnx"),
             )
         )
     header = ("model", "params", "max|onnx-torch|", "test ROC-AUC", "file")

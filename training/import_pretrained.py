@@ -28,13 +28,13 @@ import hashlib
 import logging
 import re
 import shutil
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tagging.card import CARD_VERSION, ModelCard, rule_dict
 from tagging.constants import SAMPLE_RATE
 from tagging.evaluations import from_source
 from training.evaluate_onnx import OnnxModel, data_entries, write_card
@@ -199,7 +199,7 @@ def import_port(
     synthetic_cache: Path | None,
     synthetic_clips: int | None,
     real: Path | None,
-) -> dict[str, Any]:
+) -> ModelCard:
     """Build, export, check and evaluate one port into ``out/<name>``; returns its card."""
     from training.models import count_parameters
 
@@ -218,38 +218,41 @@ def import_port(
     parity = run_parity(spec, folder / "model.onnx")
     shutil.copyfile(licence_file(spec, source), folder / "LICENSE")
     weights = source / spec.weights
-    card: dict[str, Any] = {
-        "name": spec.name,
-        "architecture": spec.architecture,
-        "tags": list(spec.tags),
-        "sample_rate": SAMPLE_RATE,
-        "chunk_samples": spec.chunk_samples,
-        "clip_rule": asdict(spec.clip_rule),
-        "eval_chunks": spec.n_chunks,
-        "pad": f"{spec.pad}: clips shorter than one chunk are tiled (the original fails on them)",
-        "parameters": count_parameters(model),
-        "opset": DEFAULT_OPSET,
-        "input_name": INPUT_NAME,
-        "output_name": OUTPUT_NAME,
-        "ort_disabled_optimizers": DISABLED_OPTIMIZERS,
-        "trained_on": "mtat",
-        "dataset": MTAT_TRAINING,
-        "source": spec.source,
-        "weights_sha256": sha256(weights) if weights.is_file() else None,
-        "licence": spec.licence,
-        "licence_file": "LICENSE",
-        "attribution": spec.attribution,
-        "citation": spec.citation,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "code_version": code_version(),
-        "export_check": check,
-        "parity": parity,
-    }
-    entries = [headline(spec, source)]
-    card["evaluation"] = entries[0] if entries[0]["measured_by"] == "project" else None
-    write_card(folder, {**card, "evaluations": entries})  # the ONNX path below reads the card
-    entries += data_entries(OnnxModel(folder), synthetic_cache, real, synthetic_clips)
-    card["evaluations"] = entries
+    card = ModelCard.model_validate(
+        {
+            "card_version": CARD_VERSION,
+            "name": spec.name,
+            "architecture": spec.architecture,
+            "tags": list(spec.tags),
+            "sample_rate": SAMPLE_RATE,
+            "chunk_samples": spec.chunk_samples,
+            "clip_rule": rule_dict(spec.clip_rule),
+            "pad": f"{spec.pad}: clips shorter than one chunk are tiled (the original fails on them)",
+            "parameters": count_parameters(model),
+            "opset": DEFAULT_OPSET,
+            "input_name": INPUT_NAME,
+            "output_name": OUTPUT_NAME,
+            "ort_disabled_optimizers": DISABLED_OPTIMIZERS,
+            "trained_on": "mtat",
+            "dataset": MTAT_TRAINING,
+            "source": spec.source,
+            "weights_sha256": sha256(weights) if weights.is_file() else None,
+            "licence": spec.licence,
+            "licence_file": "LICENSE",
+            "attribution": spec.attribution,
+            "citation": spec.citation,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "code_version": code_version(),
+            "export_check": check,
+            "parity": parity,
+            "evaluations": [headline(spec, source)],
+        }
+    )
+    write_card(folder, card)  # the ONNX path below reads the card
+    entries = card.evaluations + data_entries(
+        OnnxModel(folder), synthetic_cache, real, synthetic_clips
+    )
+    card = card.model_copy(update={"evaluations": entries})
     write_card(folder, card)
     return card
 
@@ -300,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
             args.synthetic_clips,
             real,
         )
-        for e in card["evaluations"]:
+        for e in card.evaluations:
             macro = e.get("macro_project_tags") or e["macro"]
             rows.append(
                 (name, e["id"], e["measured_by"], macro.get("roc_auc"), macro.get("pr_auc"))

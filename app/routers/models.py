@@ -109,17 +109,23 @@ async def list_models(state: StateDep) -> ModelsResponse:
             "content": {
                 "application/json": {
                     "example": {
+                        "card_version": 1,
                         "name": "cnn1d",
                         "architecture": "cnn1d",
                         "tags": ["guitar", "classical"],
                         "sample_rate": 16000,
-                        "chunk_samples": 59049,
-                        "eval_chunks": 16,
+                        "chunk_samples": 32000,
+                        "clip_rule": {
+                            "chunk_samples": 32000,
+                            "n_chunks": 16,
+                            "spacing": "even",
+                            "short_clips": "zero",
+                        },
                         "parameters": 123456,
                         "input_name": "waveform",
                         "output_name": "probabilities",
                         "trained_on": "synthetic",
-                        "evaluation": None,
+                        "evaluations": [],
                     }
                 }
             },

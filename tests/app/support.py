@@ -18,7 +18,10 @@ import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
 from tagging.audio import encode_mp3
-from tagging.constants import SAMPLE_RATE, TOP10_TAGS
+from tagging.card import CARD_VERSION, rule_dict
+from tagging.clips import ClipRule
+from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE, TOP10_TAGS
+from tagging.evaluations import card_evaluations
 from training.constants import mtat_tag_columns
 
 TAGS50: tuple[str, ...] = (
@@ -126,19 +129,23 @@ def write_model(
     tags: tuple[str, ...] = TOP10_TAGS,
     **card_fields: object,
 ) -> Path:
-    """``models_dir/name/{model.onnx, card.json}`` as the exporter writes them; ``card_fields``
-    add or replace card fields (``hop_samples``, ``pad``, ``evaluations``...)."""
+    """``models_dir/name/{model.onnx, card.json}`` as the exporter writes them (a current-version
+    card); ``card_fields`` add or replace card fields (``clip_rule``, ``pad``, ``evaluations``...;
+    ``card_version=None`` leaves the version out: a legacy card). Written as given, unvalidated,
+    so tests can write broken cards too."""
     folder = models_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(feature_model(chunk_samples, len(tags), seed), folder / "model.onnx")
+    evaluation = None if macro_roc is None else evaluation_block(list(tags), macro_roc, seed)
     card = {
+        "card_version": CARD_VERSION,
         "name": name,
         "architecture": "feature_linear",
         "model_config": {"width": 1.0},
         "tags": list(tags),
         "sample_rate": SAMPLE_RATE,
         "chunk_samples": chunk_samples,
-        "eval_chunks": 16,
+        "clip_rule": rule_dict(ClipRule.evenly_spaced(chunk_samples, EVAL_CHUNKS)),
         "parameters": 3 * len(tags) + len(tags),
         "opset": 18,
         "input_name": "waveform",
@@ -149,11 +156,24 @@ def write_model(
         "created": "2026-11-25T00:00:00Z",
         "code_version": "test",
         "export_check": {"max_abs_diff": 0.0, "tolerance": 1e-4, "onnx_checker": True},
-        "evaluation": None if macro_roc is None else evaluation_block(list(tags), macro_roc, seed),
+        "evaluation": evaluation,
+        "evaluations": card_evaluations({"evaluation": evaluation, "trained_on": "synthetic"}),
         **card_fields,
     }
+    card = {k: v for k, v in card.items() if not (k == "card_version" and v is None)}
     (folder / "card.json").write_text(json.dumps(card, indent=1))
     return folder
+
+
+def make_legacy(folder: Path) -> None:
+    """Turn a card written by :func:`write_model` into an unversioned (version 0) card: the
+    ``evaluation`` block without an ``evaluations`` list, ``eval_chunks`` without a clip rule."""
+    path = folder / "card.json"
+    card = json.loads(path.read_text())
+    for key in ("card_version", "evaluations", "clip_rule"):
+        card.pop(key, None)
+    card["eval_chunks"] = EVAL_CHUNKS
+    path.write_text(json.dumps(card, indent=1))
 
 
 def make_models_dir(root: Path) -> Path:

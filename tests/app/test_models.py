@@ -19,7 +19,8 @@ from app.config import DEFAULT_MODELS_DIR, Settings, cgroup_cpu_quota
 from app.main import create_app
 from app.registry import CUDA, ModelRegistry
 from tagging.constants import SAMPLE_RATE
-from tests.app.support import audio_bytes, tone, write_model
+from tagging.evaluations import from_source
+from tests.app.support import audio_bytes, make_legacy, tone, write_model
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +169,14 @@ def test_default_is_best_macro_roc_auc_ties_by_name(tmp_path: Path) -> None:
     write_model(tmp_path, "unscored", 8_000, None, seed=4)
     registry = ModelRegistry(Settings(models_dir=tmp_path, providers="cpu"))
     assert registry.choose_default() == "eta"
+    # Scored by the headline of `evaluations` alone (a port's published figure, no block) ...
+    published = from_source("published", "MTAT test", "a README", "A. Author", {"roc_auc": 0.95})
+    write_model(tmp_path, "port", 8_000, None, seed=5, evaluations=[published])
+    assert registry.choose_default() == "port"
+    # ... and by a legacy card's single evaluation block, migrated on read.
+    write_model(tmp_path, "legacy", 8_000, 0.97, seed=6)
+    make_legacy(tmp_path / "legacy")
+    assert registry.choose_default() == "legacy"
     explicit = ModelRegistry(Settings(models_dir=tmp_path, default_model="theta"))
     assert explicit.choose_default() == "theta"
 
@@ -289,7 +298,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("TAGGER_LOG_LEVEL", "debug")
     s = Settings()
     assert (s.models_dir, s.providers, s.max_batch, s.log_level) == (tmp_path, "cpu", 8, "DEBUG")
-    assert s.max_upload_bytes == 20 * 1024 * 1024 and s.eval_chunks == 16
+    assert s.max_upload_bytes == 20 * 1024 * 1024
     monkeypatch.setenv("TAGGER_PROVIDERS", "tpu")
     with pytest.raises(ValueError, match="providers"):
         Settings()

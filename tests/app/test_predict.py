@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tagging.audio import chunk_starts, decode, hop_starts, take_chunks
+from tagging.card import rule_dict
+from tagging.clips import ClipRule
 from tagging.constants import SAMPLE_RATE
 from tests.app.support import audio_bytes, tone, write_model
 from tests.paths import JAMENDO_44K_STEREO, MTAT_CLIP
@@ -133,14 +135,18 @@ def test_segments_follow_the_hop_grid(client: TestClient, models_dir: Path) -> N
         np.testing.assert_allclose(list(seg["probabilities"].values()), row, atol=1e-6)
 
 
-def test_segment_hop_setting_and_eval_chunks(models_dir: Path) -> None:
+def test_segment_hop_setting_and_the_cards_chunk_count(tmp_path: Path) -> None:
+    """The clip's chunk count comes from the card's clip rule (5 here), segments from the hop."""
+    write_model(
+        tmp_path,
+        "five",
+        16_000,
+        0.8,
+        seed=1,
+        clip_rule=rule_dict(ClipRule.evenly_spaced(16_000, 5)),
+    )
     settings = Settings(
-        models_dir=models_dir,
-        providers="cpu",
-        default_model="alpha",
-        chunk_hop_s=0.5,
-        eval_chunks=5,
-        max_batch=3,
+        models_dir=tmp_path, providers="cpu", default_model="five", chunk_hop_s=0.5, max_batch=3
     )
     x = tone(3.0, seed=4)
     data = audio_bytes(x, SAMPLE_RATE, "FLAC", "PCM_24")
@@ -148,9 +154,9 @@ def test_segment_hop_setting_and_eval_chunks(models_dir: Path) -> None:
         r = c.post("/predict?segments=true", files={"file": ("s.flac", data)})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["model"] == "alpha" and body["n_chunks"] == 5
+    assert body["model"] == "five" and body["n_chunks"] == 5
     assert [s["start_s"] for s in body["segments"]] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])
-    expected = reference(models_dir, "alpha", data, n_chunks=5)
+    expected = reference(tmp_path, "five", data, n_chunks=5)
     got = as_dict(body["tags"])
     np.testing.assert_allclose(
         [got[t] for t in body["segments"][0]["probabilities"]], expected, atol=1e-6

@@ -14,7 +14,10 @@ import pytest
 import torch
 
 from tagging.audio import chunk_starts, decode, take_chunks
+from tagging.card import CARD_VERSION, ModelCard, rule_dict
+from tagging.clips import ClipRule
 from tagging.constants import TOP10_TAGS
+from tagging.evaluations import card_evaluations
 from tests.paths import DATA, REPO
 from training.cli import main as cli_main
 from training.export import (
@@ -41,9 +44,10 @@ CUDA_OPS = {
     "Squeeze", "Sub", "Transpose", "Unsqueeze",
 }  # fmt: skip
 CARD_FIELDS = {
-    "name", "architecture", "model_config", "tags", "sample_rate", "chunk_samples",
-    "eval_chunks", "parameters", "opset", "input_name", "output_name", "trained_on", "dataset",
-    "training", "created", "code_version", "export_check", "evaluation",
+    "card_version", "name", "architecture", "model_config", "tags", "sample_rate",
+    "chunk_samples", "clip_rule", "parameters", "opset", "input_name", "output_name",
+    "trained_on", "dataset", "training", "created", "code_version", "export_check",
+    "evaluation", "evaluations",
 }  # fmt: skip
 
 
@@ -200,7 +204,10 @@ def test_export_cli_writes_models_and_cards(
         assert card["name"] == card["architecture"] == name
         assert card["tags"] == list(TOP10_TAGS)
         assert card["sample_rate"] == 16_000 and card["chunk_samples"] == CHUNK
-        assert card["eval_chunks"] == 16 and card["training"]["eval_chunks"] == 8
+        assert ModelCard.model_validate(card).dump() == card  # the schema, as written
+        assert card["card_version"] == CARD_VERSION and "eval_chunks" not in card
+        assert card["clip_rule"] == rule_dict(ClipRule.evenly_spaced(CHUNK, 16))
+        assert card["training"]["eval_chunks"] == 8
         assert card["input_name"] == "waveform" and card["output_name"] == "probabilities"
         assert card["model_config"] == {"width": 0.125}
         assert card["parameters"] == sum(p.numel() for p in model.parameters())
@@ -224,8 +231,13 @@ def test_export_cli_writes_models_and_cards(
 
     gru = json.loads((out / "cnn2d_gru" / "card.json").read_text())
     assert gru["evaluation"] == evaluation and gru["trained_on"] == "synthetic"
+    assert gru["evaluations"] == card_evaluations(
+        {"evaluation": evaluation, "trained_on": "synthetic"}
+    )
+    assert gru["evaluations"][0]["macro"]["roc_auc"] == 0.66
     cnn = json.loads((out / "cnn1d" / "card.json").read_text())
     assert cnn["evaluation"] is None and cnn["trained_on"] == "mtat"
+    assert cnn["evaluations"] == []
 
 
 def test_export_cli_reports_a_broken_checkpoint(tmp_path: Path) -> None:

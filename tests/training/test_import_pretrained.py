@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from tagging.audio import chunk_starts, take_chunks
+from tagging.card import ModelCard
 from tagging.constants import SAMPLE_RATE, TOP10_TAGS
 from tests.app.support import TAGS50, tone, write_model
 from training.evaluate import evaluate
@@ -82,8 +82,8 @@ def test_evaluate_models_runs_the_exported_model_on_labelled_recordings(tmp_path
     (real / "labels.tsv").write_text("file\ttags\tnote\n" + rows)
     assert read_labels(real)[0] == ("a.wav", ["guitar", "drums"])
     card = evaluate_folder(folder, None, real, None)
-    entry = card["evaluations"][-1]
-    assert [e["id"] for e in card["evaluations"]] == ["synthetic_test", "real_recordings"]
+    entry = card.evaluations[-1]
+    assert [e["id"] for e in card.evaluations] == ["synthetic_test", "real_recordings"]
     model = OnnxModel(folder)  # by hand: 16 evenly spaced zero-padded chunks, mean
     probs = []
     for i, (_, _, seconds) in enumerate(labels):
@@ -96,4 +96,4 @@ def test_evaluate_models_runs_the_exported_model_on_labelled_recordings(tmp_path
         expected["per_tag"]["guitar"]["roc_auc"]
     )
     assert entry["n_clips"] == 3 and set(entry["top3_of_the_ten"]) == {"a.wav", "b.wav", "c.wav"}
-    json.dumps(card)  # JSON-ready
+    assert ModelCard.model_validate(card.dump()).dump() == card.dump()  # JSON-ready, round-trips

@@ -3,8 +3,8 @@
 * :class:`RandomCropDataset` (training): one random fixed-length crop per clip and epoch, as in
   the sample-level / short-chunk CNN setups (Lee et al. 2017; Won et al. 2020).
 * :class:`ChunkedClipDataset` (evaluation): ``n_chunks`` evenly spaced chunks per clip whose
-  predictions are averaged per clip (Won et al. 2020 use 16), with the same
-  ``tagging.audio.chunk_starts`` + ``take_chunks`` arithmetic the service uses.
+  predictions are averaged per clip (Won et al. 2020 use 16), placed by the clip rule the
+  service reads from the project's model cards (:meth:`tagging.clips.ClipRule.evenly_spaced`).
 
 Reads are memory-mapped int16 slices (only the crop is read and converted), so a DataLoader
 with a couple of workers keeps up with training; nothing is decoded per item.
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tagging.audio import chunk_starts, take_chunks
+from tagging.audio import take_chunks
+from tagging.clips import ClipRule
 from training.data.cache import ClipCache, to_float
 
 
@@ -66,9 +67,9 @@ class RandomCropDataset(Dataset):
 class ChunkedClipDataset(Dataset):
     """item ``i`` -> ``(chunks (n_chunks, L) float32, labels (K,) float32)`` for clip ``i``.
 
-    Chunk starts come from ``chunk_starts(n, L, n_chunks)`` (first at 0, last ending at the
-    clip's end). A clip not longer than one chunk yields one zero-padded chunk, repeated
-    ``n_chunks`` times so batches stack (the mean over chunks is unchanged).
+    Chunk starts come from :attr:`rule` (``ClipRule.evenly_spaced(L, n_chunks)``: first at 0,
+    last ending at the clip's end). A clip not longer than one chunk yields one zero-padded
+    chunk, repeated ``n_chunks`` times so batches stack (the mean over chunks is unchanged).
     """
 
     def __init__(self, cache: ClipCache, chunk_samples: int, n_chunks: int = 16) -> None:
@@ -77,6 +78,7 @@ class ChunkedClipDataset(Dataset):
         self.cache = cache
         self.chunk_samples = int(chunk_samples)
         self.n_chunks = int(n_chunks)
+        self.rule = ClipRule.evenly_spaced(self.chunk_samples, self.n_chunks)
         self.labels = torch.from_numpy(np.ascontiguousarray(cache.labels, dtype=np.float32))
 
     def __len__(self) -> int:
@@ -84,7 +86,7 @@ class ChunkedClipDataset(Dataset):
 
     def starts(self, i: int) -> np.ndarray:
         """``(n_chunks,)`` start samples of clip ``i``'s chunks."""
-        starts = chunk_starts(int(self.cache.lengths[i]), self.chunk_samples, self.n_chunks)
+        starts = self.rule.starts(int(self.cache.lengths[i]))
         if len(starts) < self.n_chunks:
             starts = np.resize(starts, self.n_chunks)
         return starts

@@ -36,12 +36,12 @@ def model_embeddings(
 
     A forward hook on :func:`final_linear` captures its input ``(B, ..., F)``; extra axes (time
     steps of a per-step classifier) are averaged too. Chunks are those of evaluation
-    (:func:`tagging.audio.chunk_starts`, ``n_chunks`` evenly spaced).
+    (:meth:`tagging.clips.ClipRule.evenly_spaced`: ``n_chunks`` evenly spaced, zero-padded).
     """
     import torch
     from tqdm import tqdm
 
-    from tagging.audio import chunk_starts, take_chunks
+    from tagging.clips import ClipRule
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(dev).eval()
@@ -51,13 +51,13 @@ def model_embeddings(
         feats = inputs[0].detach()
         captured.append(feats.reshape(feats.shape[0], -1, feats.shape[-1]).mean(dim=1).float())
 
+    rule = ClipRule.evenly_spaced(chunk_samples, n_chunks)
     handle = final_linear(model, n_tags).register_forward_pre_hook(hook)
     out = []
     try:
         with torch.no_grad():
             for wave in tqdm(waves, desc="embeddings", unit="clip", disable=not progress):
-                starts = chunk_starts(len(wave), chunk_samples, n_chunks)
-                chunks = take_chunks(wave, starts, chunk_samples)  # (n_chunks, L)
+                chunks = rule.chunks(wave)  # (n_chunks, L)
                 parts = []
                 for s in range(0, len(chunks), batch_size):
                     captured.clear()
