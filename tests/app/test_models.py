@@ -181,6 +181,14 @@ def test_default_is_best_macro_roc_auc_ties_by_name(tmp_path: Path) -> None:
     assert explicit.choose_default() == "theta"
 
 
+def test_default_prefers_models_trained_on_real_audio(tmp_path: Path) -> None:
+    write_model(tmp_path, "synthetic_best", 8_000, 0.99, seed=1)
+    write_model(tmp_path, "real_lower", 8_000, 0.80, seed=2, trained_on="mtat")
+    write_model(tmp_path, "real_unscored", 8_000, None, seed=3, trained_on="mtat")
+    registry = ModelRegistry(Settings(models_dir=tmp_path, providers="cpu", default_model=""))
+    assert registry.choose_default() == "real_lower"
+
+
 def test_configured_default_model_is_used(models_dir: Path) -> None:
     settings = Settings(models_dir=models_dir, providers="cpu", default_model="gamma")
     with TestClient(create_app(settings)) as c:
