@@ -78,6 +78,35 @@ def _plain(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+class Calibration(BaseModel):
+    """Decision thresholds of one model (``training.calibrate``): per policy, per tag."""
+
+    model_config = ConfigDict(extra="allow")
+
+    thresholds: dict[str, dict[str, float | None]] = Field(
+        description="Policy ('f1', 'precision') -> tag -> threshold; null: under that policy no "
+        "threshold reaches the target, so the tag is never decided present."
+    )
+    policy_default: str = Field("f1", description="The policy answers use unless told otherwise.")
+    provenance: dict[str, Any] = Field(
+        description="Data, source, citation, clips, folds, seed, method and command."
+    )
+    cross_fitted: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per policy: per-tag, macro and micro precision / recall / F1 of held-out "
+        "decisions (each clip decided by thresholds fitted without its fold).",
+    )
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> Calibration:
+        if self.policy_default not in self.thresholds:
+            raise ValueError(
+                f"policy_default {self.policy_default!r} is not among the policies "
+                f"{sorted(self.thresholds)}"
+            )
+        return self
+
+
 class ModelCard(BaseModel):
     """``card.json``: what a model takes and returns, how clips are cut, where it comes from and
     how it was evaluated. Undeclared fields are kept as they are."""
@@ -168,11 +197,26 @@ class ModelCard(BaseModel):
         default_factory=list,
         description="Every evaluation of the model, headline first (tagging.evaluations).",
     )
+    calibration: Calibration | None = Field(
+        None,
+        description="Per-tag decision thresholds fitted on real-MTAT predictions of this model "
+        "(python -m training calibrate), with their cross-fitted evidence; null: the model has "
+        "no real-MTAT predictions to fit them on, and decides nothing unless given a threshold.",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _migrate(cls, data: Any) -> Any:
         return migrate(data) if isinstance(data, Mapping) else data
+
+    @model_validator(mode="after")
+    def _calibration_fits(self) -> ModelCard:
+        if self.calibration is not None:
+            for policy, per_tag in self.calibration.thresholds.items():
+                unknown = sorted(set(per_tag) - set(self.tags))
+                if unknown:
+                    raise ValueError(f"calibration {policy!r} names tags {unknown} not in tags")
+        return self
 
     @model_validator(mode="after")
     def _rule_fits(self) -> ModelCard:

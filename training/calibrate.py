@@ -440,6 +440,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept prediction files that differ from the published ones",
     )
     parser.add_argument("--out", type=Path, default=None, help="write the JSON block here")
+    parser.add_argument(
+        "--card",
+        type=Path,
+        default=None,
+        help="put the thresholds on this model card (models/NAME/card.json) as its calibration",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -464,4 +470,19 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
         log.info("wrote %s", args.out)
+    if args.card is not None:
+        write_calibration(args.card, args.model, result)
+        log.info("calibration of %s written to %s", args.model, args.card)
     return 0
+
+
+def write_calibration(card_path: Path, model: str, result: dict) -> None:
+    """Put ``result`` on the card at ``card_path`` as its ``calibration`` (the card must be the
+    model's whose predictions were calibrated)."""
+    from tagging.card import Calibration, ModelCard
+
+    card = ModelCard.read(card_path)
+    if card.name != model:
+        raise SystemExit(f"calibrate: {card_path} is the card of {card.name!r}, not {model!r}")
+    card.calibration = Calibration.model_validate(result)
+    card.write(card_path)
