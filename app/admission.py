@@ -3,8 +3,9 @@
 ``POST /predict`` decides whether it can take a request from its headers alone: the model's
 inference queue must have room (:meth:`app.batching.Batcher.admit`) and fewer than
 ``TAGGER_MAX_UPLOADS`` uploads may be in flight (received, spooled or waiting to be decoded).
-Otherwise it answers 503 with ``Retry-After`` at once and the body is never read into the
-service (uvicorn discards it as it arrives). Refusals are counted and logged as one summary
+Otherwise it answers 503 with ``Retry-After`` at once and the body is never kept by the
+service (:mod:`app.lingering` reads and drops the rest after the answer, within bounds, so the
+client reads its 503 instead of a connection reset). Refusals are counted and logged as one summary
 line per ``TAGGER_OVERLOAD_LOG_INTERVAL_S`` instead of one WARNING line each.
 """
 
