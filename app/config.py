@@ -171,10 +171,12 @@ class Settings(BaseSettings):
         "once).",
     )
     refused_drain_s: float = Field(
-        30.0,
+        300.0,
         ge=0,
         description="Longest time the rest of an answered request's body is read and discarded "
-        "before the connection closes (see TAGGER_REFUSED_DRAIN_MB).",
+        "before the connection closes (see TAGGER_REFUSED_DRAIN_MB; a pause of "
+        "TAGGER_BODY_TIMEOUT_S ends it sooner). Long enough for TAGGER_MAX_UPLOAD_MB at the "
+        "slow uploads TAGGER_REQUEST_TIMEOUT_S allows.",
     )
     api_keys: SecretStr = Field(
         SecretStr(""),

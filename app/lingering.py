@@ -16,7 +16,8 @@ This middleware, the outermost layer, applies to every request that has a body (
 arrived: the answer goes out at once with ``Connection: close`` and all its bytes, but its end is
 held back from the server while the rest of the body is read and discarded, up to
 ``drain_bytes`` bytes or ``drain_s`` seconds (``TAGGER_REFUSED_DRAIN_MB`` /
-``TAGGER_REFUSED_DRAIN_S``), a message of at most 64 KiB at a time (uvicorn's flow control). Then
+``TAGGER_REFUSED_DRAIN_S``), or until no data came for ``stall_s`` (``TAGGER_BODY_TIMEOUT_S``),
+a message of at most 64 KiB at a time (uvicorn's flow control). Then
 the answer is completed and uvicorn closes the connection: a FIN when the whole body was read,
 a reset only for a client that sends more, or for longer, than the bounds. Nothing is buffered:
 memory per lingering connection is one message. Not applied to 408 (the client stopped sending,
@@ -26,6 +27,8 @@ asked for (the client does not send it).
 """
 
 from __future__ import annotations
+
+from contextlib import suppress
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,10 +55,11 @@ def has_body(scope: Scope) -> bool:
 class LingeringCloseMiddleware:
     """Answer early, then read and discard the unread body before closing (module docstring)."""
 
-    def __init__(self, app: ASGIApp, drain_bytes: int, drain_s: float) -> None:
+    def __init__(self, app: ASGIApp, drain_bytes: int, drain_s: float, stall_s: float) -> None:
         self.app = app
         self.drain_bytes = drain_bytes
         self.drain_s = drain_s
+        self.stall_s = stall_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not has_body(scope):
@@ -109,7 +113,8 @@ class LingeringCloseMiddleware:
         """Read and drop the rest of the body within the bounds, then end the answer (the
         server closes the connection: ``Connection: close``)."""
         if not body_done:
-            await self._drain(receive)
+            with suppress(TimeoutError):  # the client stalled: close now
+                await self._drain(receive)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _drain(self, receive: Receive) -> int:
@@ -118,7 +123,8 @@ class LingeringCloseMiddleware:
         drained = 0
         with anyio.move_on_after(self.drain_s):
             while drained < self.drain_bytes:
-                message = await receive()
+                with anyio.fail_after(self.stall_s):
+                    message = await receive()
                 if message["type"] != "http.request":
                     break  # http.disconnect
                 drained += len(message.get("body", b""))

@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         LingeringCloseMiddleware,
         drain_bytes=settings.refused_drain_bytes,
         drain_s=settings.refused_drain_s,
+        stall_s=settings.body_timeout_s,
     )
     for router in (predict.router, models.router, metrics.router, health.router):
         app.include_router(router)

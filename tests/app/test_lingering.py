@@ -71,8 +71,10 @@ class Client:
         self.sent.append(message)
 
 
-async def _run(app, client: Client, scope: Scope, drain_mb: float = 1, drain_s: float = 5):
-    wrapped = LingeringCloseMiddleware(app, int(drain_mb * 1024 * 1024), drain_s)
+async def _run(
+    app, client: Client, scope: Scope, drain_mb: float = 1, drain_s: float = 5, stall_s=5.0
+) -> None:
+    wrapped = LingeringCloseMiddleware(app, int(drain_mb * 1024 * 1024), drain_s, stall_s)
     await wrapped(scope, client.receive, client.send)
 
 
@@ -104,6 +106,15 @@ async def test_the_drain_stops_at_its_time_bound() -> None:
     client = Client(pieces=3, then="hang")
     t0 = time.monotonic()
     await _run(_early_app(), client, _scope(transfer_encoding="chunked"), drain_s=0.3)
+    assert 0.25 < time.monotonic() - t0 < 3
+    assert client.read_when_completed == 3 and client.sent[-1]["more_body"] is False
+
+
+@pytest.mark.anyio
+async def test_a_client_that_stops_sending_ends_the_drain() -> None:
+    client = Client(pieces=3, then="hang")
+    t0 = time.monotonic()
+    await _run(_early_app(), client, _scope(transfer_encoding="chunked"), stall_s=0.3)
     assert 0.25 < time.monotonic() - t0 < 3
     assert client.read_when_completed == 3 and client.sent[-1]["more_body"] is False
 
