@@ -5,10 +5,11 @@
 received) and the model's inference queue must have room for a typical clip
 (:meth:`app.batching.Batcher.admit`, which hands out the request's :class:`app.batching.Ticket`).
 Otherwise it raises an :class:`app.errors.OverloadedError` at once (``POST /predict`` answers
-503 with ``Retry-After`` and the body is never read into the service: uvicorn discards it as it
-arrives). Overload refusals, at admission or when more chunks than reserved reach a full queue,
-are counted and logged as one summary line per ``TAGGER_OVERLOAD_LOG_INTERVAL_S`` instead of one
-WARNING line each.
+503 with ``Retry-After``); the body is never kept by the service (:mod:`app.lingering` reads and
+drops the rest after the answer, within bounds, so the client reads its 503 instead of a
+connection reset). Overload refusals, at admission or when more chunks than reserved reach a
+full queue, are counted and logged as one summary line per ``TAGGER_OVERLOAD_LOG_INTERVAL_S``
+instead of one WARNING line each.
 """
 
 from __future__ import annotations

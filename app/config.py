@@ -159,6 +159,23 @@ class Settings(BaseSettings):
         description="Upper bound of a whole request, body included (408 while the body is still "
         "arriving, 503 after).",
     )
+    refused_drain_mb: float | None = Field(
+        None,
+        ge=0,
+        description="A request answered before its body was read (503 overload, 413, ...) gets "
+        "its answer with 'Connection: close', then up to this many MiB of the rest of its body "
+        "are read and discarded before the connection closes, so that the client reads the "
+        "answer instead of a connection reset (default: TAGGER_MAX_UPLOAD_MB; 0 = close at "
+        "once).",
+    )
+    refused_drain_s: float = Field(
+        300.0,
+        ge=0,
+        description="Longest time the rest of an answered request's body is read and discarded "
+        "before the connection closes (see TAGGER_REFUSED_DRAIN_MB; a pause of "
+        "TAGGER_BODY_TIMEOUT_S ends it sooner). Long enough for TAGGER_MAX_UPLOAD_MB at the "
+        "slow uploads TAGGER_REQUEST_TIMEOUT_S allows.",
+    )
     api_keys: SecretStr = Field(
         SecretStr(""),
         description="Comma-separated API keys; when set, every path but the public ones needs "
@@ -190,7 +207,7 @@ class Settings(BaseSettings):
         description="503 (overload) answers are logged as one summary line per interval.",
     )
 
-    @field_validator("api_keys_file", "spool_dir", mode="before")
+    @field_validator("api_keys_file", "spool_dir", "refused_drain_mb", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value  # compose passes unset variables as ""
@@ -233,6 +250,11 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def refused_drain_bytes(self) -> int:
+        mb = self.max_upload_mb if self.refused_drain_mb is None else self.refused_drain_mb
+        return int(mb * 1024 * 1024)
 
     @property
     def spool_memory_bytes(self) -> int:

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.errors import ServiceError
 from app.http_errors import install_error_handlers
 from app.limits import BodyGuardMiddleware
+from app.lingering import LingeringCloseMiddleware
 from app.memory import pin_mmap_threshold
 from app.observability import PrometheusMiddleware, ServiceMetrics
 from app.registry import ModelRegistry, ProviderUnavailableError
@@ -99,8 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = state
     install_error_handlers(app)
-    # Added last = outermost. Requests pass Prometheus (sees every response), CORS (answers
-    # preflights, adds its headers to 401s too), API keys, then the body guard (413/408/503).
+    # Added last = outermost. Requests pass the lingering close, Prometheus (sees every
+    # response), CORS (answers preflights, adds its headers to 401s too), API keys, then the
+    # body guard (413/408/503).
     app.add_middleware(
         BodyGuardMiddleware,
         max_bytes=settings.max_upload_bytes,
@@ -122,6 +124,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(PrometheusMiddleware, metrics=service_metrics)
+    # Outermost: an answer sent before the body was read ends only after the rest of the body
+    # was read and dropped (bounded), so the client reads it instead of a connection reset.
+    app.add_middleware(
+        LingeringCloseMiddleware,
+        drain_bytes=settings.refused_drain_bytes,
+        drain_s=settings.refused_drain_s,
+        stall_s=settings.body_timeout_s,
+    )
     for router in (predict.router, models.router, metrics.router, health.router):
         app.include_router(router)
     web.install(app)

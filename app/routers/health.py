@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from app.schemas import ErrorResponse, HealthResponse, ReadyResponse
-from app.state import ServiceState, get_state
+from app.state import StateDep
 
-router = APIRouter(tags=["health"])
+
+class ProbeRoute(APIRoute):
+    """A probe route whose 405 answer's ``Allow`` names every method its path accepts.
+
+    ``GET`` and ``HEAD`` of a probe are two routes; Starlette answers any other method with the
+    ``Allow`` header of the first route of the path only (``HEAD``).
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in self.methods:
+            allowed = {m for r in router.routes if r.path == self.path for m in r.methods}
+            raise HTTPException(status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
+        await super().handle(scope, receive, send)
+
+
+router = APIRouter(tags=["health"], route_class=ProbeRoute)
 
 
 @router.head(
@@ -62,7 +78,7 @@ async def healthz() -> HealthResponse:
         }
     },
 )
-async def readyz(state: Annotated[ServiceState, Depends(get_state)]) -> ReadyResponse:
+async def readyz(state: StateDep) -> ReadyResponse:
     """200 once the default model is loaded and warmed up, with the provider it really runs on.
 
     ``fallback`` is true when CUDA was asked for (``TAGGER_PROVIDERS=auto``) but onnxruntime runs

@@ -51,6 +51,17 @@ def test_health_and_ready(client: TestClient) -> None:
     }
 
 
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "DELETE"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_name_get_and_head_in_allow(client: TestClient, path: str, method: str) -> None:
+    """Any other method gets 405 whose Allow lists both methods the probe answers (RFC 9110
+    15.5.6), though GET and HEAD are two routes."""
+    r = client.request(method, path)
+    assert r.status_code == 405
+    assert sorted(m.strip() for m in r.headers["allow"].split(",")) == ["GET", "HEAD"]
+    assert client.get(path).status_code == 200 and client.head(path).status_code == 200
+
+
 @pytest.mark.anyio
 async def test_readyz_is_503_until_the_model_is_warm(models_dir: Path) -> None:
     application = create_app(Settings(models_dir=models_dir, providers="cpu"))

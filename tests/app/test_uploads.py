@@ -124,8 +124,10 @@ def test_sniff_knows_audio_from_the_first_bytes() -> None:
 
 @pytest.mark.anyio
 async def test_not_audio_is_refused_after_its_first_bytes(models_dir: Path) -> None:
-    """415 as soon as the sniff window is in, without reading the rest of a long body."""
-    app = create_app(Settings(models_dir=models_dir, providers="cpu", sniff_bytes=4096))
+    """415 as soon as the sniff window is in, without reading the rest of a long body (the
+    lingering close, which reads and drops the rest after the answer, is off here)."""
+    settings = Settings(models_dir=models_dir, providers="cpu", sniff_bytes=4096)
+    app = create_app(settings.model_copy(update={"refused_drain_mb": 0}))
     sent = 0
 
     async def body() -> AsyncIterator[bytes]:
@@ -149,8 +151,10 @@ async def test_not_audio_is_refused_after_its_first_bytes(models_dir: Path) -> N
 @pytest.mark.anyio
 async def test_admission_is_decided_before_the_body_is_read(models_dir: Path) -> None:
     """With every upload slot taken, the next request gets 503 + Retry-After and not one byte
-    of its body is read."""
-    app = create_app(Settings(models_dir=models_dir, providers="cpu", max_uploads=1))
+    of its body is read (the lingering close, which reads and drops it after the answer, is
+    off here)."""
+    settings = Settings(models_dir=models_dir, providers="cpu", max_uploads=1)
+    app = create_app(settings.model_copy(update={"refused_drain_mb": 0}))
     release = anyio.Event()
     read = {"slow": 0, "refused": 0}
 
