@@ -227,6 +227,17 @@ class ModelCard(BaseModel):
             )
         return self
 
+    @property
+    def version(self) -> str:
+        """A short version of the model for what is written into tagged files: the code version
+        that wrote the card, else the first 12 hex digits of the weights' SHA-256, else
+        ``"unknown"``."""
+        if self.code_version:
+            return self.code_version
+        if self.weights_sha256:
+            return self.weights_sha256[:12]
+        return "unknown"
+
     def headline_roc_auc(self) -> float | None:
         """Macro ROC-AUC of the headline evaluation (``evaluations[0]``), or None."""
         return headline_score(self.evaluations, "roc_auc")

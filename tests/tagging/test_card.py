@@ -116,3 +116,13 @@ def test_a_card_is_written_atomically_with_numpy_figures(tmp_path: Path) -> None
     back = ModelCard.read(tmp_path / "card.json")
     assert back.evaluations[-1] == {"id": "x", "macro": {"roc_auc": 0.8}, "n_clips": 3}
     assert back.dump() == card.dump()
+
+
+def test_version_is_the_code_version_else_the_weights_digest() -> None:
+    base = ModelCard.read(REPO / "models" / "won_musicnn" / "card.json").dump()
+    assert base["code_version"] and ModelCard.model_validate(base).version == base["code_version"]
+    digest = "0a7ac8aa3daa" + "f" * 52
+    no_code = {**base, "code_version": None, "weights_sha256": digest}
+    assert ModelCard.model_validate(no_code).version == "0a7ac8aa3daa"
+    bare = {**no_code, "weights_sha256": None}
+    assert ModelCard.model_validate(bare).version == "unknown"
