@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 EXAMPLE_TAGS = [
-    {"tag": "guitar", "probability": 0.913},
-    {"tag": "slow", "probability": 0.642},
-    {"tag": "classical", "probability": 0.211},
+    {"tag": "guitar", "probability": 0.913, "threshold": 0.338, "present": True},
+    {"tag": "slow", "probability": 0.642, "threshold": 0.266, "present": True},
+    {"tag": "classical", "probability": 0.211, "threshold": 0.424, "present": False},
 ]
 
 
@@ -23,6 +23,32 @@ class ErrorResponse(BaseModel):
 class TagProbability(BaseModel):
     tag: str = Field(description="Tag name (MTAT vocabulary).")
     probability: float = Field(ge=0, le=1, description="Sigmoid probability of the tag.")
+    threshold: float | None = Field(
+        None,
+        description="The tag's decision threshold under the answer's policy (decision.policy); "
+        "null when nothing is decided, or when the policy has no threshold for this tag "
+        "(precision policy: no threshold reaches the target precision; never present).",
+    )
+    present: bool | None = Field(
+        None,
+        description="Whether the tag is decided present (probability >= threshold); null when "
+        "nothing is decided (labels is null).",
+    )
+
+
+class Decision(BaseModel):
+    """How the answer's probabilities became ``labels``."""
+
+    policy: str = Field(
+        description="f1 (the card's thresholds of maximal F1), precision (its thresholds of "
+        "precision >= 0.8), none (probabilities only) or fixed (the threshold given)."
+    )
+    source: str | None = Field(
+        None, description="Where the thresholds come from (the card calibration's data)."
+    )
+    reason: str | None = Field(
+        None, description="Why nothing is decided (labels is null), e.g. an uncalibrated model."
+    )
 
 
 class Timings(BaseModel):
@@ -46,7 +72,9 @@ class TagSet(BaseModel):
     model_tags: int = Field(description="How many tags the model has (10 or 50).")
     ranked: int = Field(description="How many tags were ranked (top_k of them are returned).")
     note: str | None = Field(
-        None, description="Said when the model has fewer tags than all_tags=true could return."
+        None,
+        description="Said when the model has fewer tags than all_tags=true could return.",
+        exclude_if=lambda v: v is None,
     )
 
 
@@ -65,6 +93,12 @@ class PredictResponse(BaseModel):
                     "n_chunks": 16,
                     "timings": {"decode_ms": 41.2, "inference_ms": 8.7, "total_ms": 50.6},
                     "tag_set": {"all_tags": False, "model_tags": 50, "ranked": 10},
+                    "labels": ["guitar", "slow"],
+                    "decision": {
+                        "policy": "f1",
+                        "source": "MTAT test split: published predictions of Won et al.",
+                        "reason": None,
+                    },
                     "segments": [
                         {
                             "start_s": 0.0,
@@ -89,9 +123,18 @@ class PredictResponse(BaseModel):
     )
     timings: Timings
     segments: list[SegmentPrediction] | None = Field(
-        None, description="Per-segment probabilities (only with segments=true)."
+        None,
+        description="Per-segment probabilities (only with segments=true).",
+        exclude_if=lambda v: v is None,
     )
     tag_set: TagSet = Field(description="Which of the model's tags were ranked.")
+    labels: list[str] | None = Field(
+        description="The tags decided present among the ranked ones (all of them, not only the "
+        "top_k returned), most probable first; [] when none reaches its threshold; null when "
+        "nothing is decided (threshold_policy=none, or a model without calibrated thresholds "
+        "and no threshold given: decision.reason says which)."
+    )
+    decision: Decision = Field(description="How labels were decided.")
 
 
 class TagScores(BaseModel):

@@ -5,6 +5,10 @@ By default the project's ten tags are ranked (all of a model's tags with ``all_t
 model of at most ten); ``top_k`` of them are returned, most probable first. A bad ``top_k``
 raises :class:`app.errors.InvalidOptionError` naming the option as the caller spelled it
 (:data:`QUERY` or :data:`COMMAND_LINE`).
+
+Decisions (:func:`decision_rule`, :mod:`tagging.decisions`): the ranked tags whose probability
+reaches their threshold under the chosen policy are the answer's ``labels``; a bad policy or
+threshold is an :class:`InvalidOptionError` too.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.errors import InvalidOptionError
-from app.schemas import TagSet
+from app.schemas import Decision, TagProbability, TagSet
+from tagging.card import ModelCard
 from tagging.constants import TOP10_TAGS
+from tagging.decisions import DecisionRule, InvalidDecisionError, rule_for
 
 
 @dataclass(frozen=True)
@@ -24,10 +30,34 @@ class Options:
 
     top_k: str  # dotted location of the top_k option ("query.top_k")
     all_tags: str  # the setting that ranks all of a model's tags
+    policy: str  # the threshold policy option
+    threshold: str  # the fixed threshold option
 
 
-QUERY = Options(top_k="query.top_k", all_tags="all_tags=true")
-COMMAND_LINE = Options(top_k="--top-k", all_tags="--all-tags")
+QUERY = Options(
+    top_k="query.top_k",
+    all_tags="all_tags=true",
+    policy="query.threshold_policy",
+    threshold="query.threshold",
+)
+COMMAND_LINE = Options(
+    top_k="--top-k", all_tags="--all-tags", policy="--threshold-policy", threshold="--threshold"
+)
+
+
+def decision_rule(
+    card: ModelCard, policy: str | None, threshold: float | None, options: Options
+) -> DecisionRule:
+    """:func:`tagging.decisions.rule_for`, its refusals as :class:`InvalidOptionError` naming
+    the option as the caller spelled it (raised before any work is done)."""
+    try:
+        return rule_for(card, policy, threshold)
+    except InvalidDecisionError as exc:
+        option = options.threshold if threshold is not None else options.policy
+        raise InvalidOptionError(
+            f"invalid request: {option}: {exc}",
+            errors=[{"loc": option.split("."), "msg": str(exc), "type": "value_error"}],
+        ) from exc
 
 
 def tag_columns(model_tags: list[str], all_tags: bool) -> tuple[np.ndarray, TagSet]:
@@ -79,6 +109,7 @@ class TagView:
     tags: list[str]  # (R,) their names
     k: int  # how many of them are returned
     tag_set: TagSet
+    model_tags: list[str]  # (K,) every output column's name
 
     @classmethod
     def of(
@@ -93,11 +124,32 @@ class TagView:
         raised before any work is done)."""
         columns, tag_set = tag_columns(model_tags, all_tags)
         tags = [model_tags[i] for i in columns]
-        return cls(columns, tags, top_k(k, model, len(model_tags), len(tags), options), tag_set)
+        n = top_k(k, model, len(model_tags), len(tags), options)
+        return cls(columns, tags, n, tag_set, list(model_tags))
 
     def top(self, probs: np.ndarray) -> list[tuple[str, float]]:
         """``(K,)`` probabilities -> the ``k`` most probable ranked tags, high to low."""
         return ranked(self.tags, probs[self.columns], self.k)
+
+    def decided(
+        self, rule: DecisionRule, probs: np.ndarray
+    ) -> tuple[list[TagProbability], list[str] | None, Decision]:
+        """``(K,)`` probabilities -> the top ``k`` tags with their threshold and decision, the
+        ``labels`` (decided tags among all ranked ones, most probable first; None when nothing
+        is decided) and how it was decided."""
+        present = rule.present(probs)
+        order = self.columns[np.argsort(-probs[self.columns], kind="stable")[: self.k]]
+        tags = [
+            TagProbability(
+                tag=self.model_tags[c],
+                probability=float(probs[c]),
+                threshold=rule.threshold_of(c),
+                present=None if present is None else bool(present[c]),
+            )
+            for c in order
+        ]
+        labels = None if present is None else rule.labels(self.model_tags, self.columns, probs)
+        return tags, labels, Decision(policy=rule.policy, source=rule.source, reason=rule.reason)
 
     def scores(self, probs: np.ndarray) -> dict[str, float]:
         """``(K,)`` probabilities -> every ranked tag's, in the model's order (segments)."""

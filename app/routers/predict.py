@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import IO, Annotated
+from typing import IO, Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
@@ -13,10 +13,9 @@ from app.schemas import (
     ErrorResponse,
     PredictResponse,
     SegmentPrediction,
-    TagProbability,
     Timings,
 )
-from app.shaping import QUERY, TagView
+from app.shaping import QUERY, TagView, decision_rule
 from app.state import StateDep
 from app.uploads import receive_upload
 
@@ -60,7 +59,8 @@ ERRORS = {
         "only: h264)",
     ),
     422: _error(
-        "No `file` part, more than one, a text field instead of a file, or bad query values.",
+        "No `file` part, more than one, a text field instead of a file, or bad query values "
+        "(top_k beyond the ranked tags, threshold outside 0..1, unknown threshold_policy).",
         "invalid request: file: Field required",
         errors=[{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
     ),
@@ -117,7 +117,6 @@ async def _upload(request: Request, settings: Settings) -> AsyncIterator[IO[byte
 @router.post(
     "/predict",
     response_model=PredictResponse,
-    response_model_exclude_none=True,
     summary="Tag an audio file",
     responses=ERRORS,
     openapi_extra={"requestBody": REQUEST_BODY},
@@ -149,10 +148,33 @@ async def predict(
         bool,
         Query(description="Also return probabilities per segment (every TAGGER_CHUNK_HOP_S)."),
     ] = False,
+    threshold_policy: Annotated[
+        Literal["f1", "precision", "none"] | None,
+        Query(
+            description="How labels are decided: f1 (per-tag thresholds of maximal F1, "
+            "cross-fitted on real MTAT), precision (per-tag thresholds of precision >= 0.8; "
+            "tags without one are never decided), none (probabilities only, labels null). "
+            "Default: the model card's default policy (f1). A model without calibrated "
+            "thresholds decides nothing (labels null, decision.reason says why) unless given "
+            "a threshold."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=1,
+            allow_inf_nan=False,
+            description="One threshold 0..1 for every tag, overriding threshold_policy "
+            "(decision.policy = fixed); decides with any model, calibrated or not.",
+        ),
+    ] = None,
 ) -> PredictResponse:
     """Decode the upload (mono, 16 kHz), average the model's probabilities over its chunks
     (evenly spaced, or every hop, as the model card says), and return the tags from most to
     least probable: the project's ten by default, all of the model's with ``all_tags=true``.
+    Each tag carries its threshold and whether it is decided present; ``labels`` lists the
+    decided tags among all ranked ones (``threshold_policy``, ``threshold``).
 
     Admission happens before the body is read: the query is checked, then the request takes an
     upload slot and a reservation in the model's inference queue, or gets 503 with
@@ -169,6 +191,7 @@ async def predict(
         state.metrics.observe_loaded(loaded)
     # A bad top_k is refused here, before admission and before a byte of the body is read.
     view = TagView.of(loaded.name, loaded.tags, all_tags, top_k, QUERY)
+    rule = decision_rule(loaded.card, threshold_policy, threshold, QUERY)
     result = await state.tagger.tag(
         lambda: _upload(request, state.settings), loaded, segments=segments
     )
@@ -180,10 +203,11 @@ async def predict(
             )
             for s in result.segments
         ]
+    tags, labels, decision = view.decided(rule, result.probabilities)
     return PredictResponse(
         model=name,
         provider=loaded.provider,
-        tags=[TagProbability(tag=t, probability=p) for t, p in view.top(result.probabilities)],
+        tags=tags,
         duration_s=result.duration_s,
         sample_rate=loaded.sample_rate,
         chunk_s=loaded.chunk_samples / loaded.sample_rate,
@@ -195,4 +219,6 @@ async def predict(
         ),
         segments=segs,
         tag_set=view.tag_set,
+        labels=labels,
+        decision=decision,
     )
