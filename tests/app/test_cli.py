@@ -118,7 +118,7 @@ def test_python_m_app_shows_a_progress_bar(folder: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "tagging: 100%" in proc.stderr and "2/2" in proc.stderr
-    assert proc.stdout.splitlines()[0].split() == ["file", "model", "seconds", "tags"]
+    assert proc.stdout.splitlines()[0].split() == ["file", "model", "seconds", "labels", "tags"]
 
 
 def test_cli_and_app_import_neither_torch_nor_test_tools() -> None:
