@@ -156,8 +156,11 @@ class InProcess:
         self.registry: ModelRegistry = ModelRegistry(self.settings)
         try:
             name = options.model or self.registry.choose_default()
+            # The options are checked on the card before the model is loaded and warmed up.
+            self.rule: DecisionRule = rule_for(
+                self.registry.card(name), options.policy, options.threshold
+            )
             self.model: LoadedModel = self.registry.get(name)
-            self.rule: DecisionRule = rule_for(self.model.card, options.policy, options.threshold)
         except ServiceError as exc:
             raise TaggingUnavailableError(exc.detail) from exc
         except InvalidDecisionError as exc:
