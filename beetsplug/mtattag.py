@@ -72,16 +72,6 @@ def field_name(tag: str) -> str:
     return PREFIX + re.sub(r"[^a-z0-9_]", "_", tag.strip().lower())
 
 
-def model_version(card: ModelCard) -> str:
-    """The short model version written into files: the card's ``version`` where the card
-    defines one, else its ``code_version`` or the first 12 hex digits of ``weights_sha256``
-    (``"unknown"`` for a card with neither)."""
-    version = getattr(card, "version", None)  # ModelCard.version, the one rule for every writer
-    if isinstance(version, str) and version:
-        return version
-    return card.code_version or (card.weights_sha256 or "")[:12] or "unknown"
-
-
 def known_tags(models_dir: Path) -> list[str]:
     """Every tag named by a card in ``models_dir`` (unreadable cards are skipped): these
     probabilities are typed as floats."""
@@ -127,19 +117,6 @@ class Options:
     all_tags: bool
 
 
-def labels_from(rule: DecisionRule, card: ModelCard, probabilities: dict[str, float]) -> list[str]:
-    """The decided labels among ``probabilities`` (ranked tags of ``card``) under ``rule``."""
-    import numpy as np
-
-    probs = np.zeros(len(card.tags), dtype=np.float64)
-    index = {t: i for i, t in enumerate(card.tags)}
-    columns = [index[t] for t in probabilities if t in index]
-    for tag, p in probabilities.items():
-        if tag in index:
-            probs[index[tag]] = p
-    return rule.labels(card.tags, columns, probs)
-
-
 class InProcess:
     """Tags files through the service's own pipeline in this process (no server)."""
 
@@ -169,7 +146,7 @@ class InProcess:
             self.model.name, self.model.tags, options.all_tags, None, COMMAND_LINE
         )
         self.tagger: Tagger = Tagger(self.settings, self.registry)
-        self.version = model_version(self.model.card)
+        self.version = self.model.card.version
         if self.rule.reason:
             log.warning("no labels decided: {}", self.rule.reason)
 
@@ -273,22 +250,13 @@ class Service:
         body = answer.json()
         probabilities = {t["tag"]: float(t["probability"]) for t in body["tags"]}
         card = self.card(body["model"])
-        if "labels" in body:
-            labels = list(body["labels"] or [])  # null: nothing decided
-        else:
-            labels = self._fallback_labels(card, probabilities)
-        return Outcome(body["model"], model_version(card), probabilities, labels)
-
-    def _fallback_labels(self, card: ModelCard, probabilities: dict[str, float]) -> list[str]:
-        """FALLBACK for a service whose answers have no ``labels`` yet: the same decision rule
-        applied here to the returned probabilities, with the served model's card."""
-        from tagging.decisions import InvalidDecisionError, rule_for
-
-        try:
-            rule = rule_for(card, self.options.policy, self.options.threshold)
-        except InvalidDecisionError as exc:
-            raise TaggingUnavailableError(str(exc)) from exc
-        return labels_from(rule, card, probabilities)
+        if "labels" not in body:
+            raise TaggingUnavailableError(
+                "the service answers without decisions (no 'labels'): it predates them; "
+                "update it or tag in process (leave url empty)"
+            )
+        labels = list(body["labels"] or [])  # null: nothing decided
+        return Outcome(body["model"], card.version, probabilities, labels)
 
     def tag(self, paths: Sequence[Path], done: Callable[[int, Outcome | Failure], None]) -> None:
         """Tag ``paths`` one request at a time; ``done(index, outcome)`` after each."""
