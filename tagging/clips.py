@@ -22,7 +22,8 @@ silence) or zero-padded at the end (``short_clips="zero"``: what training's eval
 
 Whole songs: the ``n_chunks`` rules hear at most ``n_chunks x chunk_samples`` (:attr:`span_samples`;
 Won's 16 chunks of 3 s hear 48 s of a 570-s track). :meth:`ClipRule.cover` keeps exactly those
-chunks for recordings within the span and, past it, spreads enough chunks over the whole recording
+chunks for recordings within the span or within :data:`CLIP_SAMPLES` (a MagnaTagATune clip: what
+the cards' evaluations measured) and, past both, spreads enough chunks over the whole recording
 to hear all of it (at most ``max_chunks``); the service and the CLI cut clips that way, training's
 evaluation keeps :meth:`ClipRule.starts`. The hop rules (musicnn) already hear any clip whole.
 """
@@ -36,6 +37,10 @@ import numpy as np
 from pydantic import ConfigDict, with_config
 
 from tagging.audio import chunk_starts, take_chunks
+from tagging.constants import SAMPLE_RATE
+
+CLIP_SAMPLES = 30 * SAMPLE_RATE
+"""Recordings up to 30 s (a 29.1-s MagnaTagATune clip) always keep the rule's own chunks."""
 
 Spacing = Literal["floor", "even"]
 ShortClips = Literal["tile", "zero"]
@@ -106,7 +111,8 @@ class ClipRule:
         """Chunk start offsets (padded clip) that hear a long recording whole, up to ``max_chunks``.
 
         Exactly :meth:`starts` for a hop rule, with ``max_chunks`` None, or when the clip is within
-        :attr:`span_samples` (the originals' chunks, parity kept). Longer clips get
+        :attr:`span_samples` or :data:`CLIP_SAMPLES` (the originals' chunks, parity kept). Longer
+        clips get
         ``ceil(n / L)`` chunks (at least ``n_chunks``, at most ``max_chunks``) evenly spread from
         the first to the last sample: they overlap by under one chunk in all when uncapped, and
         leave equal gaps between them when capped.
@@ -114,7 +120,7 @@ class ClipRule:
         starts = self.starts(n_samples)
         span = self.span_samples
         n = max(int(n_samples), self.min_samples)
-        if span is None or max_chunks is None or n <= span:
+        if span is None or max_chunks is None or n <= max(span, CLIP_SAMPLES):
             return starts
         length = self.chunk_samples
         k = max(int(self.n_chunks or 1), min(-(-n // length), int(max_chunks)))
