@@ -109,7 +109,9 @@ def test_cover_keeps_the_rules_chunks_within_its_span(name: str) -> None:
     rule = ModelCard.read(REPO / "models" / name / "card.json").clip_rule
     span = rule.span_samples
     rng = np.random.default_rng(1)
-    lengths = [1, 16_000, rule.chunk_samples, 465_600, CLIP_SAMPLES] + ([span] if span else [4 * 60 * 16_000])
+    lengths = [1, 16_000, rule.chunk_samples, 465_600, CLIP_SAMPLES] + (
+        [span] if span else [4 * 60 * 16_000]
+    )
     for n in lengths:
         x = rng.standard_normal(n).astype(np.float32)
         for cap in (None, 1, 64, 10_000):
@@ -144,7 +146,10 @@ def test_heard_samples_counts_the_clip_not_padding_or_repeats() -> None:
     won_rule = ClipRule(48_000, n_chunks=16)
     assert won_rule.heard_samples(16_000, won_rule.starts(16_000)) == 16_000
     musicnn_rule = ClipRule(
-        MUSICNN_HOP + MUSICNN_PAD, hop_samples=MUSICNN_HOP, lead_pad=MUSICNN_PAD, tail_pad=MUSICNN_PAD
+        MUSICNN_HOP + MUSICNN_PAD,
+        hop_samples=MUSICNN_HOP,
+        lead_pad=MUSICNN_PAD,
+        tail_pad=MUSICNN_PAD,
     )
     n = 10 * MUSICNN_HOP + 1_000  # 10 whole chunks; the last 1,000 samples make no chunk
     assert musicnn_rule.heard_samples(n, musicnn_rule.starts(n)) == n - 1_000
