@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         "one chunk are brought to one chunk as the model card's clip rule says (zero-padded or "
         "tiled).",
     )
+    max_clip_chunks: int = Field(
+        128,
+        ge=0,
+        description="Most chunks the clip prediction of a long recording averages: past the "
+        "card's clip rule span (e.g. won_musicnn's 16 chunks of 3 s), chunks are spread over the "
+        "whole recording, up to this many (128 x 3 s hears 384 s); 0 = the clip rule's chunks "
+        "only. Recordings within the span keep exactly the clip rule's chunks.",
+    )
     chunk_hop_s: float = Field(
         0.0,
         ge=0,

@@ -91,6 +91,7 @@ class PredictResponse(BaseModel):
                     "sample_rate": 16000,
                     "chunk_s": 3.69,
                     "n_chunks": 16,
+                    "heard_s": 29.124,
                     "timings": {"decode_ms": 41.2, "inference_ms": 8.7, "total_ms": 50.6},
                     "tag_set": {"all_tags": False, "model_tags": 50, "ranked": 10},
                     "labels": ["guitar", "slow"],
@@ -120,6 +121,11 @@ class PredictResponse(BaseModel):
     n_chunks: int = Field(
         description="Chunks averaged for the clip prediction (the model card's clip rule: evenly "
         "spaced, or whole chunks every hop)."
+    )
+    heard_s: float = Field(
+        description="Seconds of the recording the clip prediction heard (the union of its "
+        "chunks): the whole of a short clip; of a long one, up to TAGGER_MAX_CLIP_CHUNKS chunks "
+        "spread over it."
     )
     timings: Timings
     segments: list[SegmentPrediction] | None = Field(

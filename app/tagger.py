@@ -150,6 +150,7 @@ class TagResult:
     segments: list[Segment] | None
     duration_s: float
     n_chunks: int
+    heard_s: float  # seconds of the recording the clip chunks hear (their union)
     decode_ms: float
     inference_ms: float
     total_ms: float
@@ -291,15 +292,21 @@ class Tagger:
         return audio
 
     # -- chunk -------------------------------------------------------------------------------
+    @property
+    def max_clip_chunks(self) -> int | None:
+        """Cap on the chunks spread over a long recording (None: the clip rule's chunks only)."""
+        return self.settings.max_clip_chunks or None
+
     def clip_count(self, model: LoadedModel, n_samples: int) -> int:
-        """Chunks the clip prediction of ``n_samples`` takes (the card's clip rule)."""
-        return len(model.clip_rule.starts(n_samples))
+        """Chunks the clip prediction of ``n_samples`` takes (the card's clip rule, spread over
+        a long recording)."""
+        return len(model.clip_rule.cover(n_samples, self.max_clip_chunks))
 
     def chunk(self, n_samples: int, model: LoadedModel, segments: bool) -> ChunkPlan:
-        """Start offsets: the card's clip rule for the clip (in its padded clip), a hop grid
-        for segments."""
+        """Start offsets: the card's clip rule for the clip (in its padded clip; spread over the
+        whole of a recording longer than its span), a hop grid for segments."""
         length = model.chunk_samples
-        clip = model.clip_rule.starts(n_samples)
+        clip = model.clip_rule.cover(n_samples, self.max_clip_chunks)
         seg = None
         if segments:
             hop = round(self.settings.chunk_hop_s * model.sample_rate) or length
@@ -390,7 +397,8 @@ class Tagger:
         """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
         audio = self.decode(data, model.sample_rate, info)
         plan = self.chunk(len(audio.wave), model, segments)
-        chunks = model.clip_rule.chunks(audio.wave)  # (n_clip, L): padded/tiled by the rule
+        # (n_clip, L): padded/tiled by the rule, the plan's clip chunks
+        chunks = model.clip_rule.chunks(audio.wave, self.max_clip_chunks)
         if plan.segment_starts is not None:
             seg = take_chunks(audio.wave, plan.segment_starts, plan.chunk_samples)
             chunks = np.concatenate([chunks, seg])
@@ -432,6 +440,7 @@ class Tagger:
             segments=segs,
             duration_s=duration_s,
             n_chunks=len(plan.clip_starts),
+            heard_s=model.clip_rule.heard_samples(n_samples, plan.clip_starts) / model.sample_rate,
             decode_ms=(t1 - tq) * 1000,
             inference_ms=(t2 - t1) * 1000,
             total_ms=(t3 - t0) * 1000,

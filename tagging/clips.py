@@ -19,6 +19,13 @@ Clips too short for one chunk are either tiled (repeated) to the shortest length
 accepts (``short_clips="tile"``: the originals fail on them, musicnn yields no patch and Won's hop
 goes negative, so a 1-s upload still gets an answer built from its own audio rather than from
 silence) or zero-padded at the end (``short_clips="zero"``: what training's evaluation does).
+
+Whole songs: the ``n_chunks`` rules hear at most ``n_chunks x chunk_samples`` (:attr:`span_samples`;
+Won's 16 chunks of 3 s hear 48 s of a 570-s track). :meth:`ClipRule.cover` keeps exactly those
+chunks for recordings within the span or within :data:`CLIP_SAMPLES` (a MagnaTagATune clip: what
+the cards' evaluations measured) and, past both, spreads enough chunks over the whole recording
+to hear all of it (at most ``max_chunks``); the service and the CLI cut clips that way, training's
+evaluation keeps :meth:`ClipRule.starts`. The hop rules (musicnn) already hear any clip whole.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ import numpy as np
 from pydantic import ConfigDict, with_config
 
 from tagging.audio import chunk_starts, take_chunks
+from tagging.constants import SAMPLE_RATE
+
+CLIP_SAMPLES = 30 * SAMPLE_RATE
+"""Recordings up to 30 s (a 29.1-s MagnaTagATune clip) always keep the rule's own chunks."""
 
 Spacing = Literal["floor", "even"]
 ShortClips = Literal["tile", "zero"]
@@ -80,6 +91,12 @@ class ClipRule:
         """Shortest clip (before padding) that yields a chunk; shorter clips are brought to it."""
         return max(self.chunk_samples - self.lead_pad - self.tail_pad, 1)
 
+    @property
+    def span_samples(self) -> int | None:
+        """Most samples :meth:`starts` hears: ``n_chunks x chunk_samples`` (None for a hop rule,
+        whose chunks run over the whole clip)."""
+        return None if self.n_chunks is None else int(self.n_chunks) * self.chunk_samples
+
     def starts(self, n_samples: int) -> np.ndarray:
         """Chunk start offsets in the padded clip of ``max(n_samples, min_samples)`` samples."""
         n = max(int(n_samples), self.min_samples) + self.lead_pad + self.tail_pad
@@ -90,8 +107,40 @@ class ClipRule:
         hop = (n - self.chunk_samples) // int(self.n_chunks)  # Won: eval.py's hop
         return np.arange(int(self.n_chunks), dtype=np.int64) * hop
 
-    def chunks(self, x: np.ndarray) -> np.ndarray:
-        """``(n_chunks, chunk_samples)`` float32 inputs for a mono clip ``x`` (any length >= 1)."""
+    def cover(self, n_samples: int, max_chunks: int | None = None) -> np.ndarray:
+        """Chunk start offsets (padded clip) that hear a long recording whole, up to ``max_chunks``.
+
+        Exactly :meth:`starts` for a hop rule, with ``max_chunks`` None, or when the clip is within
+        :attr:`span_samples` or :data:`CLIP_SAMPLES` (the originals' chunks, parity kept). Longer
+        clips get
+        ``ceil(n / L)`` chunks (at least ``n_chunks``, at most ``max_chunks``) evenly spread from
+        the first to the last sample: they overlap by under one chunk in all when uncapped, and
+        leave equal gaps between them when capped.
+        """
+        starts = self.starts(n_samples)
+        span = self.span_samples
+        n = max(int(n_samples), self.min_samples)
+        if span is None or max_chunks is None or n <= max(span, CLIP_SAMPLES):
+            return starts
+        length = self.chunk_samples
+        k = max(int(self.n_chunks or 1), min(-(-n // length), int(max_chunks)))
+        return chunk_starts(n + self.lead_pad + self.tail_pad, length, k)
+
+    def heard_samples(self, n_samples: int, starts: np.ndarray) -> int:
+        """Samples of an ``n_samples`` clip that chunks at ``starts`` (padded clip) hear: their
+        union within the clip, padding and tiled repeats not counted."""
+        lo = self.lead_pad
+        hi = lo + int(n_samples)
+        heard, reach = 0, lo
+        for s in np.sort(np.asarray(starts, dtype=np.int64)):
+            a, b = max(int(s), reach), min(int(s) + self.chunk_samples, hi)
+            if b > a:
+                heard, reach = heard + b - a, b
+        return heard
+
+    def chunks(self, x: np.ndarray, max_chunks: int | None = None) -> np.ndarray:
+        """``(n_chunks, chunk_samples)`` float32 inputs for a mono clip ``x`` (any length >= 1):
+        :meth:`starts`'s chunks, or :meth:`cover`'s with ``max_chunks``."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 1 or len(x) == 0:
             raise ValueError(f"expected a non-empty mono signal, got shape {x.shape}")
@@ -100,7 +149,7 @@ class ClipRule:
                 x = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples]
             else:
                 x = np.pad(x, (0, self.min_samples - len(x)))
-        starts = self.starts(len(x))
+        starts = self.cover(len(x), max_chunks)
         if self.lead_pad or self.tail_pad:  # only then a padded copy of the whole clip
             x = np.pad(x, (self.lead_pad, self.tail_pad))
         return take_chunks(x, starts, self.chunk_samples)

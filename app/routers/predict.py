@@ -212,6 +212,7 @@ async def predict(
         sample_rate=loaded.sample_rate,
         chunk_s=loaded.chunk_samples / loaded.sample_rate,
         n_chunks=result.n_chunks,
+        heard_s=round(result.heard_s, 3),
         timings=Timings(
             decode_ms=round(result.decode_ms, 3),
             inference_ms=round(result.inference_ms, 3),

@@ -204,12 +204,8 @@ function renderResult(r, file, roundTripMs) {
   $("results").hidden = false;
   $("summary").textContent =
     `${file.name}: ${r.duration_s.toFixed(1)} s, tagged by ${r.model}. Top tag: ${r.tags[0]?.tag ?? "none"}.`;
-  $("bars").replaceChildren(...r.tags.map((t) =>
-    el("li", { class: "bar", "data-tag": t.tag },
-      el("span", { class: "bar-tag", text: t.tag }),
-      el("span", { class: "bar-track", "aria-hidden": "true" },
-        el("span", { class: "bar-fill", style: `width: ${(100 * t.probability).toFixed(1)}%` })),
-      el("span", { class: "bar-value", text: fmt(t.probability) }))));
+  renderDecisions(r);
+  $("bars").replaceChildren(...r.tags.map(bar));
   if (state.objectUrl) URL.revokeObjectURL(state.objectUrl);
   state.objectUrl = URL.createObjectURL(file);
   $("player").src = state.objectUrl;
@@ -219,9 +215,49 @@ function renderResult(r, file, roundTripMs) {
     ["Decode", ms(r.timings.decode_ms)], ["Inference", ms(r.timings.inference_ms)],
     ["Service total", ms(r.timings.total_ms)], ["Upload + answer (this browser)", ms(roundTripMs)],
     ["Audio", `${r.duration_s.toFixed(2)} s at ${r.sample_rate} Hz`],
-    ["Chunks", `${r.n_chunks} of ${r.chunk_s.toFixed(2)} s averaged`],
+    ["Chunks", `${r.n_chunks} of ${r.chunk_s.toFixed(2)} s averaged` +
+      (typeof r.heard_s === "number" ? `, hearing ${r.heard_s.toFixed(1)} s` : "")],
   ];
   $("timings").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+// One tag's bar; with the decisions API a threshold mark (per-tag `threshold`) and, when the tag
+// is decided (`present`), a highlight and a ✓. Answers without those fields get plain bars.
+function bar(t) {
+  const threshold = typeof t.threshold === "number" ? t.threshold : null;
+  const decided = t.present === true;
+  const said = [`${t.tag}: probability ${fmt(t.probability)}`,
+    threshold !== null ? `threshold ${fmt(threshold)}` : null,
+    decided ? "decided" : t.present === false ? "not decided" : null].filter(Boolean).join(", ");
+  return el("li", { class: decided ? "bar decided" : "bar", "data-tag": t.tag,
+    "data-present": t.present === undefined || t.present === null ? null : String(t.present),
+    "aria-label": said },
+    el("span", { class: "bar-tag", text: decided ? `✓ ${t.tag}` : t.tag }),
+    el("span", { class: "bar-track", "aria-hidden": "true" },
+      el("span", { class: "bar-fill", style: `width: ${(100 * t.probability).toFixed(1)}%` }),
+      threshold !== null ? el("span", { class: "bar-threshold", "data-threshold": threshold,
+        title: `threshold ${fmt(threshold)}`, style: `left: ${(100 * threshold).toFixed(1)}%` }) : null),
+    el("span", { class: "bar-value", text: fmt(t.probability) }));
+}
+
+// Above the bars: the decided tags (`labels`) as chips, or why nothing is decided
+// (`decision.reason`); and how much of a long recording the answer heard (`heard_s`).
+function renderDecisions(r) {
+  const labels = Array.isArray(r.labels) ? r.labels : null;
+  $("labels").hidden = !labels || !labels.length;
+  $("labels").replaceChildren(...(labels || []).map((l) => el("li", { class: "chip", text: l })));
+  const reason = r.decision && r.decision.reason;
+  const why = !labels && reason ? `No tags decided: ${reason}`
+    : labels && !labels.length ? "No tag reaches its threshold." : null;
+  $("decision-reason").hidden = !why;
+  $("decision-reason").textContent = why || "";
+  $("bars-hint").hidden = !r.tags.some((t) => typeof t.threshold === "number");
+  const long = typeof r.heard_s === "number" && r.duration_s > 30;
+  $("heard").hidden = !long;
+  $("heard").textContent = long
+    ? `Heard ${r.heard_s.toFixed(0)} s of ${r.duration_s.toFixed(0)} s (${r.n_chunks} chunks of ` +
+      `${r.chunk_s.toFixed(1)} s spread over the track).`
+    : "";
 }
 
 // The heatmap over time: one row per tag (the order of the bars), one column per segment.

@@ -202,3 +202,35 @@ def test_top_k_defaults_to_all_tags_of_a_small_model(tmp_path: Path) -> None:
         assert r.status_code == 200 and sorted(as_dict(r.json()["tags"])) == sorted(tags)
         r = c.post("/predict?top_k=6", files={"file": ("a.wav", data)})
         assert r.status_code == 422 and "5 tags" in r.json()["detail"]
+
+
+def test_long_recording_is_heard_whole_up_to_the_cap(client: TestClient, models_dir: Path) -> None:
+    """4 minutes through beta (16 chunks of 1.5 s: a 24-s span): the clip probability averages
+    TAGGER_MAX_CLIP_CHUNKS (128) chunks spread from the first sample to the last, heard_s is
+    min(duration, 128 x 1.5 s); the 29-s MTAT clip, past the span but a clip, keeps its 16
+    chunks (16 x 1.5 s heard, gaps between them)."""
+    x = tone(240.0, seed=11)
+    data = audio_bytes(x, SAMPLE_RATE, "FLAC", "PCM_16")
+    r = client.post("/predict", files={"file": ("long.flac", data)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["n_chunks"] == Settings().max_clip_chunks == 128
+    assert body["heard_s"] == pytest.approx(min(240.0, 128 * 1.5))
+    expected = reference(models_dir, "beta", data, n_chunks=128)
+    tags = json.loads((models_dir / "beta" / "card.json").read_text())["tags"]
+    got = as_dict(body["tags"])
+    np.testing.assert_allclose([got[t] for t in tags], expected, atol=1e-6)
+    mtat = client.post("/predict", files={"file": (MTAT_CLIP.name, MTAT_CLIP.read_bytes())})
+    assert mtat.json()["n_chunks"] == 16
+    assert mtat.json()["heard_s"] == pytest.approx(16 * 1.5)
+
+
+def test_max_clip_chunks_sets_the_cap(tmp_path: Path) -> None:
+    """A cap of 40 hears 40 x 1.5 s of 2 minutes; 0 keeps the clip rule's 16 chunks (24 s)."""
+    write_model(tmp_path, "beta", 24_000, 0.8)
+    data = audio_bytes(tone(120.0, seed=12), SAMPLE_RATE, "FLAC", "PCM_16")
+    for cap, n_chunks, heard in ((40, 40, 60.0), (0, 16, 24.0)):
+        settings = Settings(models_dir=tmp_path, providers="cpu", max_clip_chunks=cap)
+        with TestClient(create_app(settings)) as c:
+            body = c.post("/predict", files={"file": ("long.flac", data)}).json()
+        assert (body["n_chunks"], body["heard_s"]) == (n_chunks, pytest.approx(heard))

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser
 from app.flood import served
 from tests.app.browser import Watched, chromium, tag_clip, watch
 from tests.app.support import make_models_dir, server_env
-from tests.paths import MTAT_CLIP
+from tests.paths import BRAHMS_STRINGS, MTAT_CLIP, REPO
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +250,73 @@ def test_page_asks_for_the_api_key(
         context.close()
     assert web.foreign == []
     assert [e for e in web.errors if "401" not in e] == []
+
+
+def test_bars_follow_the_answers_decision_fields(
+    web: Watched, server: str, api_result: dict
+) -> None:
+    """The page shows what the answer decides, and nothing it does not: one threshold mark per
+    tag with a threshold, chips for ``labels``, the reason when nothing is decided (test models
+    have no calibration; answers without these fields get plain bars)."""
+    page = web.page
+    tag_clip(page, server)
+    thresholds = [t.get("threshold") for t in api_result["tags"]]
+    assert page.locator("#bars .bar-threshold").count() == sum(
+        isinstance(v, float) for v in thresholds
+    )
+    labels = api_result.get("labels")
+    assert page.locator("#labels li").all_inner_texts() == (labels or [])
+    assert page.locator("#labels").is_visible() == bool(labels)
+    reason = (api_result.get("decision") or {}).get("reason")
+    assert page.locator("#decision-reason").is_visible() == (labels is None and bool(reason))
+    assert page.locator("#heard").is_hidden()  # a 29-s clip is not a long file
+
+
+@pytest.fixture(scope="module")
+def real_models_server() -> Iterator[str]:
+    """The real server with the project's models (models/: the default, won_musicnn, carries
+    calibrated thresholds)."""
+    env = server_env(REPO / "models", TAGGER_PROVIDERS="cpu")
+    with served(env, ready_s=180) as (url, _pid, _log):
+        yield url
+
+
+def test_page_shows_decided_tags_of_a_real_recording(
+    browser: Browser, real_models_server: str
+) -> None:
+    """The default model on the string orchestra: chips for classical and strings, their bars
+    highlighted, a threshold mark on every bar that has a threshold, and how much was heard."""
+    url = real_models_server
+    answer = httpx.post(
+        url + "/predict",
+        files={"file": (BRAHMS_STRINGS.name, BRAHMS_STRINGS.read_bytes(), "audio/ogg")},
+        timeout=120,
+    ).json()
+    if "labels" not in answer:
+        pytest.skip("needs the decisions API: POST /predict answers no `labels` yet")
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    web = watch(context.new_page(), url)
+    page = web.page
+    page.goto(url + "/")
+    page.wait_for_selector("#model option[value='']", state="attached")
+    page.get_by_label("Audio file").set_input_files(BRAHMS_STRINGS)
+    page.get_by_role("button", name="Tag").click()
+    page.wait_for_selector("#bars li")
+    page.wait_for_selector("#progress", state="hidden")
+    chips = page.locator("#labels li").all_inner_texts()
+    assert {"classical", "strings"} <= set(chips) and chips == answer["labels"]
+    for tag in ("classical", "strings"):
+        bar = page.locator(f"#bars li[data-tag='{tag}']")
+        assert bar.get_attribute("data-present") == "true" and "decided" in bar.get_attribute(
+            "class"
+        )
+        assert bar.locator(".bar-threshold").count() == 1
+    with_threshold = [t for t in answer["tags"] if isinstance(t.get("threshold"), float)]
+    assert with_threshold
+    assert page.locator("#bars .bar-threshold").count() == len(with_threshold)
+    heard = page.locator("#heard")
+    assert heard.is_visible()  # 46 s: a long file
+    assert f"of {answer['duration_s']:.0f} s" in heard.inner_text()
+    assert f"Heard {answer['heard_s']:.0f} s" in heard.inner_text()
+    context.close()
+    assert web.foreign == [] and web.errors == []

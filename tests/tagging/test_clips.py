@@ -17,7 +17,7 @@ import pytest
 
 from tagging.audio import chunk_starts, take_chunks
 from tagging.card import ModelCard
-from tagging.clips import ClipRule
+from tagging.clips import CLIP_SAMPLES, ClipRule
 from tests.paths import REPO
 
 MODELS = sorted(p.parent.name for p in (REPO / "models").glob("*/card.json"))
@@ -100,3 +100,59 @@ def test_rule_refuses_impossible_settings() -> None:
 def test_rule_needs_a_mono_signal() -> None:
     with pytest.raises(ValueError, match="mono"):
         ClipRule.evenly_spaced(8, 2).chunks(np.zeros((2, 8), np.float32))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_cover_keeps_the_rules_chunks_within_its_span(name: str) -> None:
+    """Clips up to the rule's span or 30 s (the MTAT clip, short recordings) keep exactly the
+    originals' chunks whatever the cap; hop rules keep them for any length."""
+    rule = ModelCard.read(REPO / "models" / name / "card.json").clip_rule
+    span = rule.span_samples
+    rng = np.random.default_rng(1)
+    lengths = [1, 16_000, rule.chunk_samples, 465_600, CLIP_SAMPLES] + (
+        [span] if span else [4 * 60 * 16_000]
+    )
+    for n in lengths:
+        x = rng.standard_normal(n).astype(np.float32)
+        for cap in (None, 1, 64, 10_000):
+            np.testing.assert_array_equal(rule.cover(n, cap), rule.starts(n), err_msg=f"{n}")
+            np.testing.assert_array_equal(rule.chunks(x, cap), rule.chunks(x), err_msg=f"{n}")
+
+
+def test_cover_spreads_chunks_over_a_long_recording() -> None:
+    """4 minutes through Won's 16 chunks of 3 s: uncapped, 80 chunks from the first sample to the
+    last hear it all; capped at 64, chunks do not overlap and hear 64 x 3 s; never fewer than
+    the rule's 16."""
+    length = 48_000
+    rule = ClipRule(length, n_chunks=16)
+    n = 4 * 60 * 16_000
+    assert len(rule.starts(n)) == 16 and rule.heard_samples(n, rule.starts(n)) == 16 * length
+    whole = rule.cover(n, 1_000)
+    assert len(whole) == 80 and whole[0] == 0 and whole[-1] == n - length
+    assert np.diff(whole).max() <= length  # no gap
+    assert rule.heard_samples(n, whole) == n
+    capped = rule.cover(n, 64)
+    assert len(capped) == 64 and capped[0] == 0 and capped[-1] == n - length
+    assert np.diff(capped).min() >= length  # no overlap
+    assert rule.heard_samples(n, capped) == min(n, 64 * length)
+    assert len(rule.cover(n, 4)) == 16  # a cap below the rule's count keeps its count
+    x = np.random.default_rng(2).standard_normal(n).astype(np.float32)
+    np.testing.assert_array_equal(rule.chunks(x, 64), take_chunks(x, capped, length))
+
+
+def test_heard_samples_counts_the_clip_not_padding_or_repeats() -> None:
+    """A tiled 1-s clip is heard once (1 s); musicnn's padding and dropped tail are not heard;
+    overlaps count once."""
+    won_rule = ClipRule(48_000, n_chunks=16)
+    assert won_rule.heard_samples(16_000, won_rule.starts(16_000)) == 16_000
+    musicnn_rule = ClipRule(
+        MUSICNN_HOP + MUSICNN_PAD,
+        hop_samples=MUSICNN_HOP,
+        lead_pad=MUSICNN_PAD,
+        tail_pad=MUSICNN_PAD,
+    )
+    n = 10 * MUSICNN_HOP + 1_000  # 10 whole chunks; the last 1,000 samples make no chunk
+    assert musicnn_rule.heard_samples(n, musicnn_rule.starts(n)) == n - 1_000
+    even = ClipRule.evenly_spaced(32_000, 16)
+    assert even.heard_samples(465_600, even.starts(465_600)) == 465_600
+    assert even.heard_samples(10, np.array([0, 0, 5])) == 10
