@@ -175,6 +175,7 @@ class Run:
             policy=decision.policy,
             thresholds=[t.threshold for t in tags],
             present=[t.present for t in tags],
+            heard_s=result.heard_s,
         )
 
     async def worker(self, queue: asyncio.Queue[Path], bar: object) -> None:

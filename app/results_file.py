@@ -21,6 +21,7 @@ CSV_FIELDS = (
     "file",
     "model",
     "duration_s",
+    "heard_s",
     "rank",
     "tag",
     "probability",
@@ -53,6 +54,7 @@ class TagRecord:
     policy: str | None = None
     thresholds: list[float | None] = field(default_factory=list)
     present: list[bool | None] = field(default_factory=list)
+    heard_s: float | None = None  # seconds of the track the clip-level answer heard
 
     def decision(self, i: int) -> tuple[float | None, bool | None]:
         """The ``i``-th tag's threshold and presence (None, None when not recorded)."""
@@ -73,6 +75,7 @@ def render(records: list[TagRecord], fmt: str) -> str:
                 "file": r.file,
                 "model": r.model,
                 "duration_s": round(r.duration_s, 3),
+                "heard_s": None if r.heard_s is None else round(r.heard_s, 3),
                 "policy": r.policy,
                 "labels": r.labels,
                 "tags": [_json_tag(r, i) for i in range(len(r.tags))],
@@ -89,7 +92,7 @@ def render(records: list[TagRecord], fmt: str) -> str:
             for rank, (tag, p) in enumerate(r.tags, start=1):
                 threshold, present = r.decision(rank - 1)
                 writer.writerow(
-                    [r.file, r.model, f"{r.duration_s:.3f}", rank, tag, f"{p:.4f}"]
+                    [r.file, r.model, f"{r.duration_s:.3f}", _heard(r), rank, tag, f"{p:.4f}"]
                     + ["" if threshold is None else f"{threshold:.4f}"]
                     + ["" if present is None else str(present).lower(), r.policy or "", labels]
                 )
@@ -97,6 +100,10 @@ def render(records: list[TagRecord], fmt: str) -> str:
     if fmt == "table":
         return _table(records)
     raise ValueError(f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
+
+
+def _heard(r: TagRecord) -> str:
+    return "" if r.heard_s is None else f"{r.heard_s:.3f}"
 
 
 def _json_tag(r: TagRecord, i: int) -> dict:
@@ -164,6 +171,7 @@ def _json_record(r: dict) -> TagRecord:
         policy=r.get("policy"),
         thresholds=[_float(t.get("threshold")) for t in tags] if decided else [],
         present=[t.get("present") for t in tags] if decided else [],
+        heard_s=_float(r.get("heard_s")),
     )
 
 
@@ -187,6 +195,7 @@ def _parse_csv(text: str) -> list[TagRecord]:
                 [],
                 labels=None if labels is None else [t for t in labels.split(LABEL_SEPARATOR) if t],
                 policy=policy,
+                heard_s=_float(row.get("heard_s")),  # absent in files before coverage
             )
             grouped[key] = record
         record.tags.append((row["tag"], float(row["probability"])))

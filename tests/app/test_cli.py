@@ -71,6 +71,7 @@ def test_same_numbers_as_the_service(models_dir: Path, capsys: pytest.CaptureFix
     served = [(t["tag"], round(t["probability"], 4)) for t in r.json()["tags"]]
     assert [(t["tag"], t["probability"]) for t in row["tags"]] == served
     assert row["duration_s"] == round(r.json()["duration_s"], 3)
+    assert row["heard_s"] == round(r.json()["heard_s"], 3)
 
 
 @pytest.mark.parametrize("fmt", results_file.FORMATS)

@@ -164,6 +164,7 @@ RECORDS = [
     ),
     TagRecord("c.mp3", "won_musicnn", 3.0, [("rock", 0.1)], [], "precision", [None], [False]),
     TagRecord("d.mp3", "cnn1d", 3.0, [("rock", 0.1)], None, "f1", [None], [None]),
+    TagRecord("e.mp3", "won_musicnn", 300.0, [("rock", 0.1)], [], "f1", [0.2], [False], 192.0),
 ]
 
 
