@@ -107,7 +107,8 @@ def run_model(
     """Train (or reuse) and evaluate one model; returns its ``evaluation.json`` content."""
     import torch
 
-    from training.evaluate import evaluate_model, load_checkpoint_model, resolve_device
+    from training.checkpoints import load_checkpoint_model
+    from training.evaluate import evaluate_model, resolve_device
 
     run_dir = checkpoints / config.model
     eval_path = run_dir / "evaluation.json"

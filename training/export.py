@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
+from training.checkpoints import load_checkpoint_model
 
 log = logging.getLogger(__name__)
 
@@ -292,40 +293,6 @@ def cached_check_audio(
 
 
 # ------------------------------------------------------------------------------ checkpoints
-def _strip_prefixes(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Drop ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes if every key has one."""
-    for prefix in ("module.", "_orig_mod."):
-        if state_dict and all(k.startswith(prefix) for k in state_dict):
-            state_dict = {k[len(prefix) :]: v for k, v in state_dict.items()}
-    return state_dict
-
-
-def load_checkpoint_model(ckpt_path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Rebuild the model of a ``best.pt`` checkpoint and load its weights (CPU, eval mode)."""
-    torch = _torch()
-    from training.models import build_model
-
-    # Our own training output (it holds numpy RNG state etc.), hence weights_only=False.
-    ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
-    missing = [
-        k
-        for k in ("model_name", "model_config", "tags", "chunk_samples", "state_dict")
-        if k not in ckpt
-    ]
-    if missing:
-        raise ValueError(f"{ckpt_path} is not a training checkpoint: it lacks {missing}")
-    sr = int(ckpt.get("sample_rate", SAMPLE_RATE))
-    if sr != SAMPLE_RATE:
-        raise ValueError(f"{ckpt_path}: sample_rate {sr}, the models take {SAMPLE_RATE}")
-    config = dict(ckpt["model_config"])
-    n_tags = int(config.pop("n_tags", len(ckpt["tags"])))
-    if n_tags != len(ckpt["tags"]):
-        raise ValueError(f"{ckpt_path}: n_tags {n_tags} but {len(ckpt['tags'])} tags")
-    model = build_model(ckpt["model_name"], n_tags=n_tags, **config)
-    model.load_state_dict(_strip_prefixes(dict(ckpt["state_dict"])))
-    return model.eval(), ckpt
-
-
 def _find_flag(obj: Any, depth: int = 0) -> str | None:
     """``synthetic``/``mtat`` if a dict says so (key ``synthetic``/``trained_on``/``source``)."""
     if depth > 4 or not isinstance(obj, dict):

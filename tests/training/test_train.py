@@ -73,7 +73,7 @@ def test_training_reduces_loss_and_writes_run(cache_dir: Path, tmp_path: Path) -
     assert ckpt["model_config"] == build_model("cnn1d", **cfg.model_config).model_config
     assert set(ckpt["model_config"]) >= {"width", "dropout"}
     # the checkpoint rebuilds its model on its own
-    from training.evaluate import load_checkpoint_model
+    from training.checkpoints import load_checkpoint_model
 
     model, _ = load_checkpoint_model(best)
     assert model(torch.zeros(2, 16000)).shape == (2, len(ckpt["tags"]))
