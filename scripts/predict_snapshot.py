@@ -63,15 +63,19 @@ def take(out: Path, paths: list[str], models: Path | None) -> int:
 def compare(before: Path, after: Path, tol: float) -> int:
     a, b = json.loads(before.read_text()), json.loads(after.read_text())
     if set(a) != set(b):
-        print(f"different cases: only before {sorted(set(a) - set(b))}, "
-              f"only after {sorted(set(b) - set(a))}")
+        print(
+            f"different cases: only before {sorted(set(a) - set(b))}, "
+            f"only after {sorted(set(b) - set(a))}"
+        )
         return 1
     worst, bad = 0.0, []
     for key in sorted(a):
         x, y = a[key], b[key]
         if (x["n_chunks"], x["duration_s"]) != (y["n_chunks"], y["duration_s"]):
-            bad.append(f"{key}: chunks/duration {x['n_chunks']}/{x['duration_s']} vs "
-                       f"{y['n_chunks']}/{y['duration_s']}")
+            bad.append(
+                f"{key}: chunks/duration {x['n_chunks']}/{x['duration_s']} vs "
+                f"{y['n_chunks']}/{y['duration_s']}"
+            )
         if set(x["tags"]) != set(y["tags"]) or len(x["segments"]) != len(y["segments"]):
             bad.append(f"{key}: tag set or segment count differs")
             continue
