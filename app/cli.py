@@ -25,6 +25,7 @@ from app.registry import LoadedModel, ModelRegistry
 from app.results_file import TagRecord
 from app.routers.predict import tag_columns
 from app.tagger import Tagger, ranked, top_k
+from tagging.files import atomic_write_text
 
 AUDIO_SUFFIXES = frozenset(
     {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".au", ".caf"}
@@ -138,7 +139,7 @@ class Run:
 
     def save(self) -> None:
         text = results_file.render(self.results(), self.args.format)
-        results_file.write_atomic(self.args.out, text)
+        atomic_write_text(self.args.out, text)
         self._written = time.monotonic()
 
     async def tag_all(self, files: list[Path], jobs: int) -> None:

@@ -16,7 +16,6 @@ import argparse
 import csv
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tagging.audio import chunk_starts, decode, take_chunks
 from tagging.clips import ClipRule
 from tagging.constants import EVAL_CHUNKS, TOP10_TAGS
 from tagging.evaluations import card_evaluations
+from tagging.files import atomic_write_text
 from training.measure import measured
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,7 @@ def upsert(card: dict[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_card(folder: Path, card: Mapping[str, Any]) -> None:
     """Write ``card.json`` atomically."""
-    tmp = folder / f".card.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, folder / "card.json")
+    atomic_write_text(folder / "card.json", json.dumps(card, indent=2) + "\n")
 
 
 SYNTHETIC_DATA = "synthetic MTAT (python -m training synth --clips {clips} --seed 0), {split} split"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
+from tagging.files import atomic_write_bytes, atomic_write_text
 from training.checkpoints import load_checkpoint_model
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,14 @@ def _torch():
     return torch
 
 
-def graph_op_types(onnx_path: str | Path) -> set[str]:
-    """Operator types used by an ONNX file (main graph and any subgraphs)."""
+def graph_op_types(onnx_model: str | Path | bytes) -> set[str]:
+    """Operator types used by an ONNX file or serialized model (main graph and any subgraphs)."""
     import onnx
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    if isinstance(onnx_model, bytes):
+        model = onnx.load_from_string(onnx_model)
+    else:
+        model = onnx.load(str(onnx_model), load_external_data=False)
     ops: set[str] = set()
     graphs = [model.graph]
     while graphs:
@@ -131,35 +136,32 @@ def export_onnx(
     outputs = [OUTPUT_NAME, LOGITS_NAME] if logits else [OUTPUT_NAME]
     # Batch 2 at trace time: a batch-1 trace could let the tracer treat the batch as a constant.
     example = torch.randn(2, int(chunk_samples), generator=torch.Generator().manual_seed(0))
-    tmp = _tmp_path(path)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # Static lengths become constants on purpose (only the batch axis is dynamic).
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", message=".*dynamo.*")
-            # h0 is built from the input's shape (ConstantOfShape), so the batch stays dynamic;
-            # check_export verifies batch sizes 1 and N.
-            warnings.filterwarnings("ignore", message=".*with a batch_size other than 1.*")
-            torch.onnx.export(
-                wrapped,
-                (example,),
-                str(tmp),
-                dynamo=False,
-                input_names=[INPUT_NAME],
-                output_names=outputs,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
-                opset_version=int(opset),
-                do_constant_folding=True,
-            )
-        bad = graph_op_types(tmp) & CPU_ONLY_OPS
-        if bad:
-            raise ExportCheckError(
-                f"exported graph uses {sorted(bad)}, which onnxruntime runs on CPU only"
-            )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buffer = io.BytesIO()  # the graph is MBs: checked in memory, then written atomically
+    with torch.no_grad(), warnings.catch_warnings():
+        # Static lengths become constants on purpose (only the batch axis is dynamic).
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*dynamo.*")
+        # h0 is built from the input's shape (ConstantOfShape), so the batch stays dynamic;
+        # check_export verifies batch sizes 1 and N.
+        warnings.filterwarnings("ignore", message=".*with a batch_size other than 1.*")
+        torch.onnx.export(
+            wrapped,
+            (example,),
+            buffer,
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=outputs,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
+            opset_version=int(opset),
+            do_constant_folding=True,
+        )
+    bad = graph_op_types(buffer.getvalue()) & CPU_ONLY_OPS
+    if bad:
+        raise ExportCheckError(
+            f"exported graph uses {sorted(bad)}, which onnxruntime runs on CPU only"
+        )
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -386,12 +388,7 @@ def _training_info(ckpt: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_json_atomic(obj: Any, path: Path) -> None:
-    tmp = _tmp_path(path)
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(obj: Any) -> Any:
