@@ -32,6 +32,7 @@ from app.results_file import TagRecord
 from app.shaping import COMMAND_LINE, TagView, decision_rule
 from app.tagger import Tagger
 from tagging.decisions import POLICIES
+from tagging.files import atomic_write_text
 from tagging.filetags import FileTagError, TagResult, write_tags
 
 AUDIO_SUFFIXES = frozenset(
@@ -203,7 +204,7 @@ class Run:
 
     def save(self) -> None:
         text = results_file.render(self.results(), self.args.format)
-        results_file.write_atomic(self.args.out, text)
+        atomic_write_text(self.args.out, text)
         self._written = time.monotonic()
 
     def write_tags(self, files: list[Path]) -> int:

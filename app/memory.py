@@ -4,7 +4,7 @@ Decoding a large upload allocates tens of MB per buffer (a 60-s block of 44.1 kH
 21 MB of float32). glibc serves such buffers with ``mmap`` and unmaps them on free, but only
 above its *dynamic* mmap threshold, which rises to the size of every mmapped buffer freed (up
 to 32 MB): after the first large upload, the next ones land in the heaps of the decoder
-threads' arenas, whose freed pages stay resident. Measured (``python -m app.flood``, 200
+threads' arenas, whose freed pages stay resident. Measured (``python -m benchmarks.flood``, 200
 uploads of 19 MB): 179 MB before, 291 MB 30 s after the flood with the dynamic threshold.
 Pinning the threshold (``TAGGER_MALLOC_MMAP_THRESHOLD_KB``) keeps large buffers on mmap, and
 :func:`trim` hands free heap pages back when the service goes idle.

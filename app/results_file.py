@@ -1,4 +1,5 @@
-"""Tagging results of the CLI as a table, JSON or CSV: render, read back (to resume), write atomically.
+"""Tagging results of the CLI as a table, JSON or CSV: render and read back (to resume;
+written atomically by ``tagging.files.atomic_write_text``).
 
 Each record carries its decisions: ``labels`` (the decided tags, null when nothing was decided),
 the ``policy`` and per tag its ``threshold`` and ``present``. Files written before decisions
@@ -12,7 +13,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,26 +246,3 @@ def read(path: Path, fmt: str) -> list[TagRecord]:
             f"{path} exists but is not a {fmt} results file written by this command ({exc}); "
             "remove it or choose another --out"
         ) from exc
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: a reader
-    (or a crash) never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a normal file's mode
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -1,6 +1,6 @@
 """Upload flood of clients that pause mid-body: do refused clients read their 503 or a reset?
 
-``python -m app.flood`` reads each answer while it writes, and a client that does so rarely
+``python -m benchmarks.flood`` reads each answer while it writes, and a client that does so rarely
 sees a reset. This benchmark's clients behave like ``requests`` or a CPU-starved client: each
 sends its headers and the first 16 KiB, stops for ``--pause-s`` (longer than uvicorn's 5 s
 keep-alive timeout, which used to close a refused connection mid-body), writes the rest of the
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.flood import RssSampler, memory_mb, served, song_wav  # noqa: E402
+from benchmarks.flood import RssSampler, memory_mb, served, song_wav  # noqa: E402
 
 PIECE = 256 * 1024
 FIRST = 16 * 1024

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from tagging.constants import SAMPLE_RATE
+from tagging.files import atomic_write_text
 from training.config import TrainConfig, profile
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,6 @@ RESULT_COLUMNS = (
 )
 """Columns of ``results.csv``: macro ROC-AUC / PR-AUC / F1 (at 0.5 and tuned), binary
 accuracy (micro), size, input length, training time and test inference throughput."""
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    from training.train import atomic_write_bytes
-
-    atomic_write_bytes(path, text.encode())
 
 
 def _ensure_data(
@@ -107,7 +102,8 @@ def run_model(
     """Train (or reuse) and evaluate one model; returns its ``evaluation.json`` content."""
     import torch
 
-    from training.evaluate import evaluate_model, load_checkpoint_model, resolve_device
+    from training.checkpoints import load_checkpoint_model
+    from training.evaluate import evaluate_model, resolve_device
 
     run_dir = checkpoints / config.model
     eval_path = run_dir / "evaluation.json"
@@ -151,7 +147,7 @@ def run_model(
             "history": last["history"],
         },
     )
-    _atomic_text(eval_path, json.dumps(evaluation, indent=2))
+    atomic_write_text(eval_path, json.dumps(evaluation, indent=2))
     return evaluation
 
 
@@ -219,8 +215,8 @@ def write_reports(
             for t in tags
         ]
         columns = ["tag", *evaluations]
-        _atomic_text(out_dir / f"per_tag_{metric}.csv", _csv(per_tag[metric], columns))
-        _atomic_text(out_dir / f"per_tag_{metric}.md", _md(per_tag[metric], columns))
+        atomic_write_text(out_dir / f"per_tag_{metric}.csv", _csv(per_tag[metric], columns))
+        atomic_write_text(out_dir / f"per_tag_{metric}.md", _md(per_tag[metric], columns))
 
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -246,8 +242,8 @@ def write_reports(
     )
 
     summary = {**meta, "best_model": best, "models": rows, "per_tag": per_tag}
-    _atomic_text(out_dir / "results.json", json.dumps(summary, indent=2))
-    _atomic_text(out_dir / "results.csv", _csv(rows, RESULT_COLUMNS))
+    atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=2))
+    atomic_write_text(out_dir / "results.csv", _csv(rows, RESULT_COLUMNS))
     md = [
         "# Benchmark results",
         "",
@@ -275,7 +271,7 @@ def write_reports(
         "![Training curves](figures/training_curves.png)",
         "",
     ]
-    _atomic_text(out_dir / "results.md", "\n".join(md))
+    atomic_write_text(out_dir / "results.md", "\n".join(md))
     return summary
 
 

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
+from training.checkpoints import load_checkpoint_model
+
 log = logging.getLogger(__name__)
 
 TAG_METRICS: tuple[str, ...] = (
@@ -402,25 +404,6 @@ def evaluate_model(
         "inference": {**stats, "device": str(device)},
         "results": evaluate(y_true, y_prob, tags, thresholds),
     }
-
-
-def load_checkpoint_model(checkpoint: str | Path, device: Any = "cpu") -> tuple[Any, dict]:
-    """Rebuild the model of a self-describing checkpoint; returns ``(model, checkpoint dict)``."""
-    import torch
-
-    from training.models import build_model
-
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    missing = [k for k in ("model_name", "model_config", "tags", "state_dict") if k not in ckpt]
-    if missing:
-        raise ValueError(f"{path} is not a training checkpoint (missing {missing})")
-    model = build_model(ckpt["model_name"], n_tags=len(ckpt["tags"]), **ckpt["model_config"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.to(torch.device(device)).eval()
-    return model, ckpt
 
 
 def resolve_device(name: str = "auto") -> Any:

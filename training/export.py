@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import logging
 import os
@@ -39,6 +40,8 @@ from tagging.card import CARD_VERSION, ModelCard, rule_dict
 from tagging.clips import ClipRule
 from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
 from tagging.evaluations import card_evaluations
+from tagging.files import atomic_write_bytes
+from training.checkpoints import load_checkpoint_model
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +74,14 @@ def _torch():
     return torch
 
 
-def graph_op_types(onnx_path: str | Path) -> set[str]:
-    """Operator types used by an ONNX file (main graph and any subgraphs)."""
+def graph_op_types(onnx_model: str | Path | bytes) -> set[str]:
+    """Operator types used by an ONNX file or serialized model (main graph and any subgraphs)."""
     import onnx
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    if isinstance(onnx_model, bytes):
+        model = onnx.load_from_string(onnx_model)
+    else:
+        model = onnx.load(str(onnx_model), load_external_data=False)
     ops: set[str] = set()
     graphs = [model.graph]
     while graphs:
@@ -133,35 +139,32 @@ def export_onnx(
     outputs = [OUTPUT_NAME, LOGITS_NAME] if logits else [OUTPUT_NAME]
     # Batch 2 at trace time: a batch-1 trace could let the tracer treat the batch as a constant.
     example = torch.randn(2, int(chunk_samples), generator=torch.Generator().manual_seed(0))
-    tmp = _tmp_path(path)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # Static lengths become constants on purpose (only the batch axis is dynamic).
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", message=".*dynamo.*")
-            # h0 is built from the input's shape (ConstantOfShape), so the batch stays dynamic;
-            # check_export verifies batch sizes 1 and N.
-            warnings.filterwarnings("ignore", message=".*with a batch_size other than 1.*")
-            torch.onnx.export(
-                wrapped,
-                (example,),
-                str(tmp),
-                dynamo=False,
-                input_names=[INPUT_NAME],
-                output_names=outputs,
-                dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
-                opset_version=int(opset),
-                do_constant_folding=True,
-            )
-        bad = graph_op_types(tmp) & CPU_ONLY_OPS
-        if bad:
-            raise ExportCheckError(
-                f"exported graph uses {sorted(bad)}, which onnxruntime runs on CPU only"
-            )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buffer = io.BytesIO()  # the graph is MBs: checked in memory, then written atomically
+    with torch.no_grad(), warnings.catch_warnings():
+        # Static lengths become constants on purpose (only the batch axis is dynamic).
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*dynamo.*")
+        # h0 is built from the input's shape (ConstantOfShape), so the batch stays dynamic;
+        # check_export verifies batch sizes 1 and N.
+        warnings.filterwarnings("ignore", message=".*with a batch_size other than 1.*")
+        torch.onnx.export(
+            wrapped,
+            (example,),
+            buffer,
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=outputs,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
+            opset_version=int(opset),
+            do_constant_folding=True,
+        )
+    bad = graph_op_types(buffer.getvalue()) & CPU_ONLY_OPS
+    if bad:
+        raise ExportCheckError(
+            f"exported graph uses {sorted(bad)}, which onnxruntime runs on CPU only"
+        )
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -295,40 +298,6 @@ def cached_check_audio(
 
 
 # ------------------------------------------------------------------------------ checkpoints
-def _strip_prefixes(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Drop ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes if every key has one."""
-    for prefix in ("module.", "_orig_mod."):
-        if state_dict and all(k.startswith(prefix) for k in state_dict):
-            state_dict = {k[len(prefix) :]: v for k, v in state_dict.items()}
-    return state_dict
-
-
-def load_checkpoint_model(ckpt_path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Rebuild the model of a ``best.pt`` checkpoint and load its weights (CPU, eval mode)."""
-    torch = _torch()
-    from training.models import build_model
-
-    # Our own training output (it holds numpy RNG state etc.), hence weights_only=False.
-    ckpt = torch.load(str(ckpt_path), map_location="cpu", weights_only=False)
-    missing = [
-        k
-        for k in ("model_name", "model_config", "tags", "chunk_samples", "state_dict")
-        if k not in ckpt
-    ]
-    if missing:
-        raise ValueError(f"{ckpt_path} is not a training checkpoint: it lacks {missing}")
-    sr = int(ckpt.get("sample_rate", SAMPLE_RATE))
-    if sr != SAMPLE_RATE:
-        raise ValueError(f"{ckpt_path}: sample_rate {sr}, the models take {SAMPLE_RATE}")
-    config = dict(ckpt["model_config"])
-    n_tags = int(config.pop("n_tags", len(ckpt["tags"])))
-    if n_tags != len(ckpt["tags"]):
-        raise ValueError(f"{ckpt_path}: n_tags {n_tags} but {len(ckpt['tags'])} tags")
-    model = build_model(ckpt["model_name"], n_tags=n_tags, **config)
-    model.load_state_dict(_strip_prefixes(dict(ckpt["state_dict"])))
-    return model.eval(), ckpt
-
-
 def _find_flag(obj: Any, depth: int = 0) -> str | None:
     """``synthetic``/``mtat`` if a dict says so (key ``synthetic``/``trained_on``/``source``)."""
     if depth > 4 or not isinstance(obj, dict):

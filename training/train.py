@@ -47,6 +47,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from tagging.constants import SAMPLE_RATE
+from tagging.files import atomic_write_text, atomic_write_with
 from training.config import PROFILES, TrainConfig, profile
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ LOG_COLUMNS = (
     "data_wait_share",
 )
 """Columns of ``log.csv`` (one row per completed epoch)."""
+
+LOSS_LOG_STEPS = 20
+"""Steps between the progress bar's loss readings (each one waits for the device)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,21 +226,9 @@ def _ensure_cache(
 # --------------------------------------------------------------------------------------------
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (never torn)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    """``torch.save`` straight into an atomically replaced file (never a torn checkpoint)."""
+    atomic_write_with(path, lambda f: torch.save(obj, f))
 
 
 def write_log(history: list[dict[str, Any]], path: Path) -> None:
@@ -246,7 +238,7 @@ def write_log(history: list[dict[str, Any]], path: Path) -> None:
     writer.writeheader()
     for row in history:
         writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in LOG_COLUMNS})
-    atomic_write_bytes(path, out.getvalue().encode())
+    atomic_write_text(path, out.getvalue())
 
 
 def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -504,13 +496,20 @@ def _wrap_ddp(model: nn.Module, ctx: DistContext) -> nn.Module:
 
 
 def train_epoch(run: Setup, epoch: int, progress: bool) -> EpochStats:
-    """One pass over the training crops: forward, BCE, backward, clip, step (AMP on CUDA)."""
+    """One pass over the training crops: forward, BCE, backward, clip, step (AMP on CUDA).
+
+    The loss stays on the device: each step adds it to a device accumulator, and the host
+    reads that (a CPU-GPU sync) only every :data:`LOSS_LOG_STEPS` steps for the progress bar
+    and once at the end of the epoch, so steps queue up on the GPU without waiting for each
+    other. The sum runs in float64 in step order, the same numbers as adding ``loss.item()``s.
+    """
     config, ctx, model = run.config, run.ctx, run.model
     run.sampler.set_epoch(epoch)
     run.net.train()
-    loss_sum = torch.zeros((), dtype=torch.float64)
+    loss_sum = torch.zeros((), dtype=_accumulator_dtype(ctx.device), device=ctx.device)
     steps, clips, wait = 0, 0, 0.0
     bar = _progress_bar(run, epoch) if progress and ctx.is_main else None
+    logged_sum, logged_steps = 0.0, 0
     t_epoch = time.perf_counter()
     t_prev = t_epoch
     for wave, labels in run.loader:
@@ -519,7 +518,7 @@ def train_epoch(run: Setup, epoch: int, progress: bool) -> EpochStats:
         wait += time.perf_counter() - t_prev
         with torch.autocast(ctx.device.type, enabled=run.use_amp):
             logits = run.net(wave)  # (B, K)
-        loss = run.criterion(logits.float(), labels)
+        loss = run.criterion(logits.float(), labels)  # () float32
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         if config.grad_clip > 0:
@@ -528,20 +527,24 @@ def train_epoch(run: Setup, epoch: int, progress: bool) -> EpochStats:
         run.scaler.step(run.optimizer)
         run.scaler.update()
         run.scheduler.step()
-        loss_value = float(loss.detach())  # syncs the device: step time is real
-        loss_sum += loss_value
+        loss_sum += loss.detach()  # on the device, no sync
         steps += 1
         clips += int(wave.shape[0])
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}")
+            if steps % LOSS_LOG_STEPS == 0:
+                total = float(loss_sum)  # syncs the device
+                window = (total - logged_sum) / (steps - logged_steps)
+                bar.set_postfix(loss=f"{window:.4f}")
+                logged_sum, logged_steps = total, steps
         t_prev = time.perf_counter()
-    step_seconds = max(t_prev - t_epoch, 1e-9)
+    loss_total = float(loss_sum)  # syncs the device: the step time below is real
+    step_seconds = max(time.perf_counter() - t_epoch, 1e-9)
     if bar is not None:
         bar.close()
-    if not math.isfinite(float(loss_sum)):
+    if not math.isfinite(loss_total):
         raise FloatingPointError(f"{config.model}: the training loss diverged (epoch {epoch + 1})")
-    totals = torch.tensor([float(loss_sum), steps, clips], dtype=torch.float64)
+    totals = torch.tensor([loss_total, steps, clips], dtype=torch.float64)
     if ctx.distributed:
         dist.all_reduce(totals)
     return EpochStats(
@@ -551,6 +554,11 @@ def train_epoch(run: Setup, epoch: int, progress: bool) -> EpochStats:
         data_wait_s=wait,
         started=t_epoch,
     )
+
+
+def _accumulator_dtype(device: torch.device) -> torch.dtype:
+    """float64 for the loss sum, except on Apple's MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def _progress_bar(run: Setup, epoch: int) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.flood import served
+from benchmarks.flood import served
 from tests.app.support import make_models_dir, server_env
 
 

@@ -185,7 +185,7 @@ def make_models_dir(root: Path) -> Path:
 
 
 def server_env(models_dir: Path, **settings: str) -> dict[str, str]:
-    """``TAGGER_*`` variables for a test server (app.flood.served): the models, one intra-op
+    """``TAGGER_*`` variables for a test server (benchmarks.flood.served): the models, one intra-op
     thread, and ``settings`` (``TAGGER_PROVIDERS`` defaults to auto)."""
     env = {"TAGGER_PROVIDERS": "auto", "TAGGER_INTRA_OP_THREADS": "1"}
     return {**env, "TAGGER_MODELS_DIR": str(models_dir), **settings}

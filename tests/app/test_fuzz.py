@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from app.flood import served
+from benchmarks.flood import served
 from tests.app.support import make_models_dir
 
 EXAMPLES = 30

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.flood import served
 from app.main import create_app
+from benchmarks.flood import served
 from tagging.constants import SAMPLE_RATE
 from tests.app.support import audio_bytes, lifespan_client, make_models_dir, tone
 

@@ -16,8 +16,8 @@ import anyio
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.flood import RssSampler, memory_mb, served, song_wav
 from app.lingering import LingeringCloseMiddleware
+from benchmarks.flood import RssSampler, memory_mb, served, song_wav
 from tests.app.support import make_models_dir
 
 ANSWER = b'{"detail": "busy"}'

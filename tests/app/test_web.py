@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from app.flood import served
+from benchmarks.flood import served
 from tests.app.browser import Watched, chromium, tag_clip, watch
 from tests.app.support import make_models_dir, server_env
 from tests.paths import BRAHMS_STRINGS, MTAT_CLIP, REPO

@@ -177,7 +177,7 @@ def test_auto_off_leaves_imports_untagged(tmp_path: Path) -> None:
 
 
 def test_through_a_running_service(tmp_path: Path) -> None:
-    from app.flood import served
+    from benchmarks.flood import served
 
     key = "beets-test-key"
     env = {"TAGGER_MODELS_DIR": str(REPO / "models"), "TAGGER_API_KEYS": key}

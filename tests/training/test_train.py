@@ -13,9 +13,10 @@ import torch
 
 from tests.paths import REPO
 from tests.training.support import TINY_OVERRIDES
+from training import train as train_module
 from training.config import TrainConfig, profile
 from training.models import build_model
-from training.train import LOG_COLUMNS, train
+from training.train import LOG_COLUMNS, DistContext, set_up, train, train_epoch
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_training_reduces_loss_and_writes_run(cache_dir: Path, tmp_path: Path) -
     assert ckpt["model_config"] == build_model("cnn1d", **cfg.model_config).model_config
     assert set(ckpt["model_config"]) >= {"width", "dropout"}
     # the checkpoint rebuilds its model on its own
-    from training.evaluate import load_checkpoint_model
+    from training.checkpoints import load_checkpoint_model
 
     model, _ = load_checkpoint_model(best)
     assert model(torch.zeros(2, 16000)).shape == (2, len(ckpt["tags"]))
@@ -81,6 +82,33 @@ def test_training_reduces_loss_and_writes_run(cache_dir: Path, tmp_path: Path) -
     assert train(cfg, cache_dir, tmp_path, progress=False) == best
     with pytest.raises(ValueError, match="different setup"):
         train(tiny(epochs=5), cache_dir, tmp_path, progress=False)
+
+
+def test_epoch_loss_is_the_float64_mean_of_the_step_losses(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The loss is summed on the device and read at the log interval and the epoch's end: the
+    epoch figure is still the in-order float64 mean of every step's loss, and the progress bar
+    shows the mean over each interval."""
+    monkeypatch.setattr(train_module, "LOSS_LOG_STEPS", 2)
+    run = set_up(tiny(batch_size=4), cache_dir, tmp_path, DistContext.from_env("cpu"))
+    criterion, seen = run.criterion, []
+
+    def recording(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = criterion(logits, labels)
+        seen.append(loss.item())
+        return loss
+
+    run.criterion = recording
+    stats = train_epoch(run, 0, progress=True)
+    assert len(seen) >= 4
+    total = 0.0
+    for value in seen:  # in step order, as the host summed the losses one by one
+        total += value
+    assert stats.train_loss == total / len(seen)
+    bar = capsys.readouterr().err
+    assert f"loss={(seen[0] + seen[1]) / 2:.4f}" in bar
+    assert f"loss={(seen[2] + seen[3]) / 2:.4f}" in bar
 
 
 def test_resume_after_kill_gives_the_same_weights(cache_dir: Path, tmp_path: Path) -> None:

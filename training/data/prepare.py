@@ -41,6 +41,7 @@ import numpy as np
 
 from tagging.audio import decode
 from tagging.constants import SAMPLE_RATE
+from tagging.files import atomic_write_text, atomic_write_with
 from training.constants import KNOWN_BROKEN_CLIPS, SPLIT_FOLDERS
 from training.data.cache import FORMAT_VERSION, INT16_SCALE, META_FILE, to_int16
 from training.data.mtat import SPLITS, Clip, MTATAnnotations, read_annotations
@@ -117,28 +118,8 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_save_npy(path: Path, x: np.ndarray) -> None:
-    """``np.save`` through a temp file + fsync + ``os.replace`` (same directory)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, x)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _write_json(path: Path, obj: dict) -> None:
-    atomic_write_bytes(path, json.dumps(obj, separators=(",", ":")).encode())
+    atomic_write_text(path, json.dumps(obj, separators=(",", ":")))
 
 
 # ----------------------------------------------------------------------------- worker
@@ -150,7 +131,8 @@ def decode_clip(src: str, dst: str) -> tuple[int, str | None]:
         return 0, f"decode failed: {type(exc).__name__}: {exc}"
     if len(x) == 0:
         return 0, "decoded to no samples"
-    atomic_save_npy(Path(dst), to_int16(x))
+    y = to_int16(x)
+    atomic_write_with(dst, lambda f: np.save(f, y))
     return len(x), None
 
 

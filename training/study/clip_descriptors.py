@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tagging.constants import SAMPLE_RATE
+from tagging.files import atomic_write_text
 from training.study.descriptors import DESCRIPTOR_NAMES
 
 log = logging.getLogger(__name__)
@@ -48,14 +50,13 @@ def _read_descriptor_cache(path: Path) -> dict[int, tuple[str, dict[str, float]]
 
 
 def _write_descriptor_cache(path: Path, rows: dict[int, tuple[str, dict[str, float]]]) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["clip_id", "mp3_path", *DESCRIPTOR_NAMES])
-        for cid in sorted(rows):
-            p, d = rows[cid]
-            w.writerow([cid, p, *(repr(d[n]) for n in DESCRIPTOR_NAMES)])
-    tmp.replace(path)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["clip_id", "mp3_path", *DESCRIPTOR_NAMES])
+    for cid in sorted(rows):
+        p, d = rows[cid]
+        w.writerow([cid, p, *(repr(d[n]) for n in DESCRIPTOR_NAMES)])
+    atomic_write_text(path, out.getvalue())
 
 
 def compute_clip_descriptors(

@@ -75,25 +75,11 @@ def checkpoint_embeddings(
     checkpoint: Path, root: Path, rel_paths: Sequence[str], cfg: AnalyzeConfig
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Load ``best.pt``-style checkpoint, build the model and embed the clips at ``rel_paths``."""
-    import torch
-
     from tagging.audio import decode
-    from training.models import build_model
+    from training.checkpoints import load_checkpoint_model
 
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
-    # Our own training checkpoints (config dicts, RNG state): trusted local files.
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    missing = [
-        k
-        for k in ("model_name", "model_config", "state_dict", "tags", "chunk_samples")
-        if k not in ckpt
-    ]
-    if missing:
-        raise ValueError(f"{checkpoint}: not a training checkpoint (missing {missing})")
+    model, ckpt = load_checkpoint_model(checkpoint)
     n_tags = len(ckpt["tags"])
-    model = build_model(ckpt["model_name"], n_tags=n_tags, **dict(ckpt["model_config"]))
-    model.load_state_dict(ckpt["state_dict"])
     waves = [decode(root / p, SAMPLE_RATE) for p in rel_paths]
     emb = model_embeddings(
         model,

@@ -12,6 +12,7 @@ import numpy as np
 
 from tagging.audio import encode_mp3
 from tagging.constants import TOP10_TAGS
+from tagging.files import atomic_write_with
 from training.constants import mtat_tag_columns
 from training.data.mtat import ANNOTATIONS_FILE, write_annotations, write_synthetic_marker
 from training.data.synth.plan import ClipPlan, SynthConfig, plan_dataset
@@ -52,11 +53,7 @@ class SynthSummary:
 def _write_clip(job: tuple[Path, ClipPlan, int, float, int]) -> str:
     out_dir, clip, seed, seconds, sr = job
     audio = render_clip(clip.latent, seed, clip.song, clip.segment, seconds, sr)
-    path = out_dir / clip.mp3_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    encode_mp3(audio, tmp, sr)
-    tmp.replace(path)
+    atomic_write_with(out_dir / clip.mp3_path, lambda f: encode_mp3(audio, f, sr))
     return clip.mp3_path
 
 

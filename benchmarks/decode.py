@@ -1,6 +1,6 @@
 """Decoding benchmark: the decoder before issue 12 against today's, side by side in one run.
 
-``python -m training.data.bench_decode --out reports/decoding`` prints (and writes) three tables:
+``python -m benchmarks.decode --out reports/decoding`` prints (and writes) three tables:
 
 * speed: decode + mix + resample to 16 kHz of real and generated files, medians over
   ``--repeats`` rounds in which the paths alternate: ``old`` (libsndfile + soxr as on main
@@ -35,7 +35,7 @@ import soxr
 from tagging.audio import load
 from tagging.constants import SAMPLE_RATE
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 MTAT_CLIP = DATA / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
 JAMENDO = DATA / "jamendo_948_44k_stereo.mp3"
@@ -147,7 +147,7 @@ def peak_memory(workdir: Path, minutes: float) -> list[dict]:
         path = workdir / f"music_{minutes:g}min_44k_stereo.{fmt.lower()}"
         path.write_bytes(encoded(music, sr, fmt))
         for decoder in DECODERS:
-            cmd = [sys.executable, "-m", "training.data.bench_decode", "--memory-child"]
+            cmd = [sys.executable, "-m", "benchmarks.decode", "--memory-child"]
             proc = subprocess.run(
                 [*cmd, str(path), decoder], capture_output=True, text=True, check=True, cwd=REPO
             )
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         memory_child(Path(args.memory_child[0]), args.memory_child[1])
         return 0
     results: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench_decode_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="decode_bench_") as tmp:
         workdir = Path(tmp)
         if "speed" not in args.skip:
             results["speed"] = time_decoders(inputs(workdir), args.repeats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.bench.client import multipart_request, read_response
+from benchmarks.serving.client import multipart_request, read_response
 
 
 def test_bench_raw_client_reads_length_chunked_and_closing_responses() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.bench.report import HEADER, Level, format_row, write_summary
-from app.bench.runner import batcher_figures
+from benchmarks.serving.report import HEADER, Level, format_row, write_summary
+from benchmarks.serving.runner import batcher_figures
 
 
 def level(c: int, **changes: object) -> Level:

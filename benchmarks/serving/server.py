@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from app.bench.clips import REPO
-from app.bench.measure import proc_memory_mb
+from benchmarks.serving.clips import REPO
+from benchmarks.serving.measure import proc_memory_mb
 
 SETTING_FLAGS = (
     "max_batch",

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from app.bench.client import load_generator
-from app.bench.floor import Floor, floor_run
-from app.bench.measure import RssSampler, percentile_ms, proc_cpu_s
-from app.bench.report import HEADER, Level, format_row
-from app.bench.server import Server, fetch_metrics, server_env
-from app.bench.torch_compare import torch_comparison
 from app.config import Settings
 from app.registry import LoadedModel, ModelRegistry
 from app.tagger import Tagger
+from benchmarks.serving.client import load_generator
+from benchmarks.serving.floor import Floor, floor_run
+from benchmarks.serving.measure import RssSampler, percentile_ms, proc_cpu_s
+from benchmarks.serving.report import HEADER, Level, format_row
+from benchmarks.serving.server import Server, fetch_metrics, server_env
+from benchmarks.serving.torch_compare import torch_comparison
 
 
 def bench_model(args: argparse.Namespace, name: str, clips: list[bytes], work: Path) -> dict:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.batching import share_rows
-from app.bench.measure import percentile_ms
 from app.registry import LoadedModel
 from app.tagger import Tagger
+from benchmarks.serving.measure import percentile_ms
 
 
 @dataclass

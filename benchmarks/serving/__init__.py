@@ -1,4 +1,4 @@
-"""Serving benchmark (not a test): ``python -m app.bench [--model NAME] [--concurrency 1,4,16] ...``
+"""Serving benchmark (not a test): ``python -m benchmarks.serving [--model NAME] ...``
 
 For each model it measures, on this machine:
 
@@ -39,21 +39,22 @@ tests/data. The last line printed is one JSON object (keys ``clips_per_s``, ``p5
 the first model at the highest concurrency, the same per concurrency under ``by_concurrency``,
 and every model under ``models``). ``--requests 2000`` checks that RSS stays flat.
 
-Modules: :mod:`~app.bench.cli` (flags, one model after another), :mod:`~app.bench.runner`
-(one model: levels of alternating floor and served runs), :mod:`~app.bench.floor`,
-:mod:`~app.bench.server` (the server under test), :mod:`~app.bench.client` (the load
-generator), :mod:`~app.bench.torch_compare`, :mod:`~app.bench.measure` (/proc figures,
-percentiles), :mod:`~app.bench.clips` (the uploads), :mod:`~app.bench.report` (table, JSON).
+Modules: :mod:`~benchmarks.serving.cli` (flags, one model after another),
+:mod:`~benchmarks.serving.runner` (one model: levels of alternating floor and served runs),
+:mod:`~benchmarks.serving.floor`, :mod:`~benchmarks.serving.server` (the server under test),
+:mod:`~benchmarks.serving.client` (the load generator), :mod:`~benchmarks.serving.torch_compare`,
+:mod:`~benchmarks.serving.measure` (/proc figures, percentiles), :mod:`~benchmarks.serving.clips`
+(the uploads), :mod:`~benchmarks.serving.report` (table, JSON).
 """
 
-from app.bench.cli import main, parse_args
-from app.bench.client import load_generator, multipart_request, read_response
-from app.bench.clips import make_clips
-from app.bench.floor import Floor, floor_run, split_run
-from app.bench.report import Level, summarize
-from app.bench.runner import bench_model
-from app.bench.server import SETTING_FLAGS, Server
-from app.bench.torch_compare import torch_comparison
+from benchmarks.serving.cli import main, parse_args
+from benchmarks.serving.client import load_generator, multipart_request, read_response
+from benchmarks.serving.clips import make_clips
+from benchmarks.serving.floor import Floor, floor_run, split_run
+from benchmarks.serving.report import Level, summarize
+from benchmarks.serving.runner import bench_model
+from benchmarks.serving.server import SETTING_FLAGS, Server
+from benchmarks.serving.torch_compare import torch_comparison
 
 __all__ = [
     "SETTING_FLAGS",

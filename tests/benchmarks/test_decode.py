@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 
+from benchmarks.decode import DECODERS, table, time_decoders
 from tests.paths import JAMENDO_44K_STEREO, MTAT_CLIP, REPO
-from training.data.bench_decode import DECODERS, table, time_decoders
 
 
 def test_the_three_paths_decode_the_same_samples() -> None:
@@ -27,7 +27,7 @@ def test_speed_table_has_every_path() -> None:
 
 
 def test_memory_child_reports_peak_growth() -> None:
-    cmd = [sys.executable, "-m", "training.data.bench_decode", "--memory-child"]
+    cmd = [sys.executable, "-m", "benchmarks.decode", "--memory-child"]
     out = subprocess.run(
         [*cmd, str(MTAT_CLIP), "new"], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout

@@ -3,7 +3,7 @@
 Before admission was decided from the headers, every upload was read into memory first: 40
 uploads of 4 MB cost at least 160 MB more RSS even though most were then refused. Now a refused
 body is never read into the service and an admitted one is spooled, so RSS grows by the decoding
-work of a few requests only. The full scale (200 x 19 MB) is ``python -m app.flood`` and its
+work of a few requests only. The full scale (200 x 19 MB) is ``python -m benchmarks.flood`` and its
 figures are in reports/hardening/.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.flood import flood
+from benchmarks.flood import flood
 from tests.app.support import make_models_dir
 
 UPLOADS = 40

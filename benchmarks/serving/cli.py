@@ -1,4 +1,4 @@
-"""Serving benchmark (not a test): ``python -m app.bench [--model NAME] [--concurrency 1,4,16] ...``"""
+"""Serving benchmark (not a test): ``python -m benchmarks.serving [--model NAME] ...``"""
 
 from __future__ import annotations
 
@@ -12,16 +12,18 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from app.bench.clips import make_clips
-from app.bench.report import write_summary
-from app.bench.runner import bench_model
-from app.bench.server import SETTING_FLAGS
 from app.config import DEFAULT_MODELS_DIR, Settings
 from app.registry import ModelRegistry
+from benchmarks.serving.clips import make_clips
+from benchmarks.serving.report import write_summary
+from benchmarks.serving.runner import bench_model
+from benchmarks.serving.server import SETTING_FLAGS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.serving", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--model", action="append", help="model name (repeatable or comma-separated; "
                    "default: the service's default model, 'all' = every model)")  # fmt: skip
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from app.bench.floor import split_run
 from app.registry import LoadedModel
+from benchmarks.serving.floor import split_run
 
 
 def torch_comparison(

@@ -7,7 +7,7 @@ stereo PCM16, the size of a CD-quality song), samples RSS every 50 ms while they
 ``Retry-After``), peak RSS (``VmHWM`` and the sampled maximum), RSS at the end of the settle
 time, and how long RSS took to come back within 20 % of its pre-flood value::
 
-    python -m app.flood --uploads 200 --mb 19 --out reports/hardening/flood_200x19MB
+    python -m benchmarks.flood --uploads 200 --mb 19 --out reports/hardening/flood_200x19MB
 
 All traffic goes to 127.0.0.1; the run is bounded in count (``--uploads``) and time
 (``--timeout-s``). The client writes each body in 256 KiB pieces so the load generator
@@ -278,7 +278,7 @@ def flood(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.flood", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.flood", description=__doc__)
     parser.add_argument("--uploads", type=int, default=200, help="concurrent uploads")
     parser.add_argument("--mb", type=float, default=19.0, help="size of each upload in MB")
     parser.add_argument("--models-dir", type=Path, default=None)
@@ -298,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(asdict(result), indent=2) + "\n")
-        command = "python -m app.flood " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python -m benchmarks.flood " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
         args.out.with_suffix(".txt").write_text(f"$ {command}\n{text}\n")
     return 0
 

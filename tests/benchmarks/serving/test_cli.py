@@ -1,4 +1,4 @@
-"""python -m app.bench: a smoke run end to end, and flags refused before anything starts."""
+"""python -m benchmarks.serving: a smoke run end to end, and flags refused before anything starts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from app.bench.cli import parse_args
+from benchmarks.serving.cli import parse_args
 from tests.paths import REPO
 
 
 def test_bench_smoke_prints_a_json_last_line(models_dir: Path, tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "app.bench", "--smoke", "--models-dir", str(models_dir)]
+    cmd = [sys.executable, "-m", "benchmarks.serving", "--smoke", "--models-dir", str(models_dir)]
     cmd += ["--providers", "cpu"]
     out = subprocess.run(
         cmd,

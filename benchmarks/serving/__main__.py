@@ -1,0 +1,6 @@
+"""Entry point of ``python -m benchmarks.serving``."""
+
+from benchmarks.serving.cli import main
+
+if __name__ == "__main__":
+    main()
