@@ -6,7 +6,7 @@
   the limit, without reading the rest.
 * **Stall**: while the body is incomplete, each wait for the next piece is bounded by
   ``body_timeout_s``; past it the request gets 408 and the connection is closed (a client that
-  declares more than it sends no longer holds a connection and its buffers for ever). Steady
+  declares more than it sends cannot hold a connection and its buffers for ever). Steady
   uploads, however slow, never trip it.
 * **Deadline**: the whole request (body, queueing, decoding, inference) is bounded by
   ``request_timeout_s``: 408 if the body was still arriving, else 503 with ``Retry-After``.

@@ -1,10 +1,10 @@
-"""Decoding benchmark: the decoder before issue 12 against today's, side by side in one run.
+"""Decoding benchmark: the libsndfile-only decoder against today's, side by side in one run.
 
 ``python -m benchmarks.decode --out reports/decoding`` prints (and writes) three tables:
 
 * speed: decode + mix + resample to 16 kHz of real and generated files, medians over
-  ``--repeats`` rounds in which the paths alternate: ``old`` (libsndfile + soxr as on main
-  before issue 12, reproduced in :func:`decode_old`), ``new`` (:func:`tagging.audio.load`:
+  ``--repeats`` rounds in which the paths alternate: ``old`` (libsndfile + soxr only,
+  :func:`decode_old`), ``new`` (:func:`tagging.audio.load`:
   libsndfile for the MP3s it sniffs, FFmpeg otherwise) and ``ffmpeg`` (``load(sndfile=False)``);
 * memory: peak RSS growth while decoding a 10-minute file, each decode in a fresh subprocess,
   against the size of the decoded float32 signal;
@@ -42,7 +42,7 @@ JAMENDO = DATA / "jamendo_948_44k_stereo.mp3"
 
 
 def decode_old(source: bytes, target_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """The decode path before issue 12: libsndfile reads 60-s blocks, mean of the channels,
+    """The libsndfile-only decode path: libsndfile reads 60-s blocks, mean of the channels,
     soxr HQ streaming resampler, blocks concatenated at the end."""
     with sf.SoundFile(io.BytesIO(source)) as f:
         sr = f.samplerate
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15, help="rounds of the speed table")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the memory file")
     parser.add_argument("--mtat-root", type=Path, help="synthetic MTAT for the prepare table")
-    parser.add_argument("--old-tree", type=Path, help="checkout of the code before issue 12")
+    parser.add_argument("--old-tree", type=Path, help="checkout of the code to compare with")
     parser.add_argument("--prepare-repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="prepare's decoder processes")
     parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "memory"])

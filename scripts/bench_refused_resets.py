@@ -3,7 +3,8 @@
 ``python -m benchmarks.flood`` reads each answer while it writes, and a client that does so rarely
 sees a reset. This benchmark's clients behave like ``requests`` or a CPU-starved client: each
 sends its headers and the first 16 KiB, stops for ``--pause-s`` (longer than uvicorn's 5 s
-keep-alive timeout, which used to close a refused connection mid-body), writes the rest of the
+keep-alive timeout, which closes a refused connection mid-body unless the service
+drains it), writes the rest of the
 body, and only then reads the answer and the stream until the server closes it. Reports the
 statuses (a reset counts as ``ConnectionResetError`` / ``BrokenPipeError``) and the server's
 peak RSS::

@@ -154,7 +154,7 @@ class ModelCard(BaseModel):
     ort_disabled_optimizers: list[str] = Field(
         default_factory=list,
         description="onnxruntime graph optimizers to leave out for this model (e.g. "
-        "NchwcTransformer: the ported networks' tall single-channel convolutions run ~40x "
+        "NchwcTransformer: the ported networks' tall single-channel convolutions run far "
         "slower in NCHWc on CPU).",
     )
     trained_on: str | None = Field(

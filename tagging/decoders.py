@@ -3,9 +3,9 @@ the MP3s it recognises; both yield mono float32 blocks at the source rate.
 
 FFmpeg reads everything people upload (MP3 with any tags or junk before the first frame, M4A,
 Ogg, WebM, WMA, video files...). libsndfile (mpg123) decodes small MP3 frames with less Python
-work per frame: 1.3-1.7x faster on a 16 kHz mono MTAT clip on our 2-core machine
-(``python -m benchmarks.decode``, reports/decoding/), so an MP3 it opens goes to it, and
-anything it cannot sniff (the ID3 cases that started issue 12) goes to FFmpeg.
+work per frame (faster on MTAT's 16 kHz mono clips: ``python -m benchmarks.decode``, figures in
+reports/decoding/), so an MP3 it opens goes to it, and anything it cannot sniff (ID3 tags it
+misreads, junk before the first frame) goes to FFmpeg.
 """
 
 from __future__ import annotations

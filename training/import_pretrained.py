@@ -63,8 +63,8 @@ THIRD_PARTY = (
 MTAT_TEST = "MagnaTagATune test split of Won et al. 2020 ({n} clips), real audio"
 DISABLED_OPTIMIZERS = ["NchwcTransformer"]
 """onnxruntime's NCHWc layout runs these networks' tall single-channel first convolutions (e.g.
-67 x 7 on the mel) ~40x slower on CPU (won_musicnn: 33 s against 0.8 s per 3-s chunk, profiled
-on one busy core); the cards tell the service to leave it out."""
+67 x 7 on the mel) far slower on CPU (profiled: docs/ARCHITECTURE.md, "Measured design
+choices"); the cards tell the service to leave it out."""
 MTAT_TRAINING = "MagnaTagATune (Law et al. 2009, CC BY-NC-SA), top-50 tags, the literature's split"
 
 

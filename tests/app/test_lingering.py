@@ -2,7 +2,7 @@
 
 The middleware alone (a plain ASGI app, scripted ``receive``), then a real uvicorn server with a
 1 s keep-alive timeout: clients that pause mid-body for longer than that (what a busy client does
-in an upload flood) used to find the socket closed, and got a connection reset instead of 503.
+in an upload flood) must read their 503, not find the socket closed (a connection reset).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""Finding 1 of issue 14 at a small scale: concurrent large uploads on a real server.
+"""Concurrent large uploads on a real server, at a small scale.
 
-Before admission was decided from the headers, every upload was read into memory first: 40
-uploads of 4 MB cost at least 160 MB more RSS even though most were then refused. Now a refused
-body is never read into the service and an admitted one is spooled, so RSS grows by the decoding
-work of a few requests only. The full scale (200 x 19 MB) is ``python -m benchmarks.flood`` and its
+Admission is decided from the headers: a refused body is never read into the service and an
+admitted one is spooled, so 40 uploads of 4 MB grow RSS by the decoding work of a few requests
+only, not by the bodies (which would be at least 160 MB). The full scale (200 x 19 MB) is ``python -m benchmarks.flood`` and its
 figures are in reports/hardening/.
 """
 

@@ -180,8 +180,8 @@ def flush_subnormals(value: torch.Tensor) -> torch.Tensor:
 
     The published Musicnn holds ~190,000 of them (dead filters decayed towards 0: a quarter of
     its timbral kernels, of ``layer1`` and of ``dense1``); they change no output by more than
-    ~1e-35, but CPUs compute with subnormals far slower (4 s instead of 0.1 s per 3-s chunk in
-    onnxruntime's CPU convolution).
+    ~1e-35, but CPUs compute with subnormals far slower (docs/ARCHITECTURE.md, "Measured design
+    choices").
     """
     if not value.is_floating_point():
         return value
