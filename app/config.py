@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         "without CUDA; cpu = CPU only.",
     )
     cuda_device_id: int = Field(0, ge=0, description="GPU index for the CUDA provider.")
+    cuda_tf32: bool = Field(
+        False,
+        description="Let cuDNN/cuBLAS use TF32 (10-bit mantissa) for float32 convolutions and "
+        "matrix products on Ampere and newer GPUs (onnxruntime's use_tf32). Off by default: the "
+        "pons_* graphs round to float16 after the mel bank on purpose, and TF32's error is as "
+        "large as that step, so parity with the CPU would no longer hold.",
+    )
     inference_threads: int = Field(
         0,
         ge=0,

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,13 @@ from pydantic import ValidationError
 
 from app.batching import bucket_sizes
 from app.config import DEFAULT_MODEL, Settings
+from app.cuda import (
+    cpu_nodes_of_concern,
+    driver_note,
+    driver_version,
+    placement_from_profile,
+    preload_report,
+)
 from app.errors import ModelLoadError, UnknownModelError
 from tagging.card import ModelCard
 from tagging.clips import ClipRule
@@ -71,6 +79,11 @@ def cuda_driver_problem() -> str | None:
 class ProviderUnavailableError(RuntimeError):
     """``providers=cuda`` was asked for but onnxruntime cannot run the model on CUDA."""
 
+    @classmethod
+    def because(cls, reason: str) -> ProviderUnavailableError:
+        """The error for ``reason``, with the NVIDIA driver found and the one CUDA 13 needs."""
+        return cls(f"providers=cuda but {reason}; {driver_note(driver_version())}")
+
 
 def card_evaluations(card: ModelCard) -> list[dict[str, Any]]:
     """Every evaluation of the card, headline first (migrated from a legacy block on read)."""
@@ -94,6 +107,8 @@ class LoadedModel:
     workers: int = 1  # concurrent runs of the session (the batcher's inference threads)
     max_batch: int = 16  # most chunks per run
     sec_per_row: float = 0.0  # one run of max_batch at warm-up, per chunk (seeds Retry-After)
+    # Distinct nodes per execution provider, from the profiled warm-up (CUDA loads only).
+    placement: dict[str, int] | None = None
     runs: int = field(default=0, repr=False)
 
     @property
@@ -152,6 +167,7 @@ class ModelRegistry:
         self._loaded: dict[str, LoadedModel] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._preload_problem: str | None = None  # set once preload_dlls() has run
         self._dlls_preloaded = False
         # Models found unusable (bad card, ONNX that does not load, wrong I/O): name ->
         # (stamp of their files when checked, reason). Listed under "invalid", never loaded.
@@ -323,7 +339,7 @@ class ModelRegistry:
                     raise
         return self._loaded[name]
 
-    def session_options(self, cuda: bool) -> ort.SessionOptions:
+    def session_options(self, cuda: bool, profile_dir: Path | None = None) -> ort.SessionOptions:
         """Session options for serving (docs/API.md, "Performance").
 
         Threads: on CPU the batcher runs ``inference_threads`` (default: the usable cores)
@@ -347,6 +363,9 @@ class ModelRegistry:
         speed within noise). Large buffers then come from mmap and go back to the OS after each
         run, so RSS stays flat. On CUDA the device memory has its own arena
         (``arena_extend_strategy``) and patterns pay off: batch buckets mean few shapes.
+
+        ``profile_dir``: profile the session's runs into that folder (node placement, ended after
+        warm-up by :meth:`_placement`).
         """
         s = self.settings
         options = ort.SessionOptions()
@@ -359,6 +378,9 @@ class ModelRegistry:
         options.add_session_config_entry(
             "session.intra_op.allow_spinning", "1" if s.ort_spinning else "0"
         )
+        if profile_dir is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(profile_dir / "placement")
         return options
 
     def buckets(self, provider: str) -> bool:
@@ -368,28 +390,47 @@ class ModelRegistry:
         return self.settings.batch_buckets == "on"
 
     def cuda_options(self) -> dict[str, str]:
-        options = dict(CUDA_PROVIDER_OPTIONS, device_id=str(self.settings.cuda_device_id))
+        options = dict(
+            CUDA_PROVIDER_OPTIONS,
+            device_id=str(self.settings.cuda_device_id),
+            use_tf32="1" if self.settings.cuda_tf32 else "0",
+        )
         if self.settings.batch_buckets == "off":
             options["cudnn_conv_algo_search"] = "HEURISTIC"
         return options
 
-    def _preload_cuda(self) -> None:
-        # onnxruntime >= 1.21 can load the CUDA/cuDNN DLLs shipped in nvidia-* wheels.
+    def _preload_cuda(self) -> str | None:
+        """Load the CUDA/cuDNN libraries of the nvidia-* wheels once (onnxruntime >= 1.21); why
+        CUDA cannot run when a required one is missing, else None.
+
+        ``preload_dlls()`` prints ``Failed to load <library>`` instead of raising, so its output
+        is captured and read (:func:`app.cuda.preload_report`)."""
         if self._dlls_preloaded or not hasattr(ort, "preload_dlls"):
-            return
+            return self._preload_problem
         self._dlls_preloaded = True
-        try:
-            ort.preload_dlls()
-        except Exception as exc:  # a missing library is reported by the fallback check below
-            log.warning("onnxruntime.preload_dlls() failed: %s", exc)
+        output, failures = preload_report(ort.preload_dlls)
+        if output.strip():
+            log.info("onnxruntime.preload_dlls(): %s", output.strip())
+        if failures:
+            self._preload_problem = "onnxruntime.preload_dlls() failed to load " + "; ".join(
+                failures
+            )
+            log.error("CUDA libraries missing: %s", self._preload_problem)
+        return self._preload_problem
 
     def create_session(
-        self, path: Path, disabled_optimizers: list[str] | None = None
+        self,
+        path: Path,
+        disabled_optimizers: list[str] | None = None,
+        profile_dir: Path | None = None,
     ) -> tuple[ort.InferenceSession, str, str | None]:
         """``(session, provider in use, fallback reason or None)`` for ``settings.providers``.
 
         The provider in use is read back from ``session.get_providers()``: onnxruntime-gpu lists
-        CUDA as available even without a GPU or driver and then silently runs on CPU.
+        CUDA as available even without a GPU or driver and then silently runs on CPU. A CUDA
+        session has onnxruntime's own fallback disabled (``disable_fallback``): a CUDA failure
+        inside a run raises instead of silently moving the session to the CPU while ``/models``
+        says CUDA. ``profile_dir``: where a CUDA session profiles its warm-up (node placement).
         """
         wanted = self.settings.providers
         available = ort.get_available_providers()
@@ -400,17 +441,18 @@ class ModelRegistry:
         elif CUDA not in available:
             reason = f"this onnxruntime build has no {CUDA} (available: {', '.join(available)})"
             providers = [CPU]
-        elif (problem := cuda_driver_problem()) is not None:
+        elif (problem := cuda_driver_problem() or self._preload_cuda()) is not None:
             reason = f"{CUDA} cannot run: {problem}"
             providers = [CPU]
         else:
-            self._preload_cuda()
             providers = [(CUDA, self.cuda_options()), CPU]
         if wanted == "cuda" and reason is not None:
-            raise ProviderUnavailableError(f"providers=cuda but {reason}")
+            raise ProviderUnavailableError.because(reason)
         disabled = list(disabled_optimizers or [])
-        session = self._session(path, providers, disabled)
+        session = self._session(path, providers, disabled, profile_dir)
         in_use = session.get_providers()[0]
+        if in_use == CUDA:
+            session.disable_fallback()
         if providers[0] != CPU and in_use != CUDA:
             # CUDA silently did not come up: rebuild with the CPU thread layout.
             session = self._session(path, [CPU], disabled)
@@ -421,16 +463,21 @@ class ModelRegistry:
                 f"libraries; see onnxruntime's error log) and runs on {in_use}"
             )
             if wanted == "cuda":
-                raise ProviderUnavailableError(f"providers=cuda but {reason}")
+                raise ProviderUnavailableError.because(reason)
         return session, in_use, reason
 
     def _session(
-        self, path: Path, providers: list[Any], disabled: list[str]
+        self,
+        path: Path,
+        providers: list[Any],
+        disabled: list[str],
+        profile_dir: Path | None = None,
     ) -> ort.InferenceSession:
+        cuda = providers[0] != CPU
         try:
             return ort.InferenceSession(
                 str(path),
-                sess_options=self.session_options(cuda=providers[0] != CPU),
+                sess_options=self.session_options(cuda, profile_dir if cuda else None),
                 providers=providers,
                 disabled_optimizers=disabled or None,
             )
@@ -440,13 +487,46 @@ class ModelRegistry:
             ) from exc
 
     def _load(self, name: str) -> LoadedModel:
+        """Create, check and warm up the session; count its nodes per provider on CUDA.
+
+        A warm-up failure on CUDA (an out-of-memory, a kernel without an implementation for
+        a shape, a broken driver) never escapes as a raw exception (which would crash start-up
+        and be retried on every request): under ``auto`` the model is rebuilt on CPU with the
+        error as its fallback reason, under ``cuda`` it becomes a :class:`ModelLoadError`, so
+        :meth:`get` marks the model invalid with that reason.
+        """
         card = self.card(name)
-        t0 = time.perf_counter()
-        session, provider, reason = self.create_session(
-            self.models_dir / name / "model.onnx", card.ort_disabled_optimizers
-        )
-        self._check_io(name, card, session)
-        model = LoadedModel(
+        path = self.models_dir / name / "model.onnx"
+        with tempfile.TemporaryDirectory(prefix="ort-placement-") as tmp:
+            t0 = time.perf_counter()
+            session, provider, reason = self.create_session(
+                path, card.ort_disabled_optimizers, Path(tmp)
+            )
+            self._check_io(name, card, session)
+            model = self._model(name, card, session, provider, reason, t0)
+            try:
+                self._warm_up(model)
+                if provider == CUDA:
+                    model.placement = self._placement(name, session)
+            except ModelLoadError as exc:
+                if provider != CUDA or self.settings.providers == "cuda":
+                    raise
+                why = exc.detail.removeprefix(f"model {name!r}: ")
+                model = self._rebuild_on_cpu(model, path, why, t0=time.perf_counter())
+        self._log_loaded(model)
+        return model
+
+    def _model(
+        self,
+        name: str,
+        card: ModelCard,
+        session: ort.InferenceSession,
+        provider: str,
+        reason: str | None,
+        t0: float,
+    ) -> LoadedModel:
+        cuda = provider == CUDA
+        return LoadedModel(
             name=name,
             card=card,
             session=session,
@@ -456,25 +536,71 @@ class ModelRegistry:
             fallback_reason=reason,
             load_ms=(time.perf_counter() - t0) * 1000,
             bucket=self.buckets(provider),
-            workers=self.settings.inference_workers(cuda=provider == CUDA),
-            max_batch=self.settings.batch_limit(cuda=provider == CUDA),
+            workers=self.settings.inference_workers(cuda=cuda),
+            max_batch=self.settings.batch_limit(cuda=cuda),
         )
-        model.warm_up(model.max_batch)
-        if reason is not None:
-            log.warning("model %s: CUDA requested but FALLING BACK to CPU: %s", name, reason)
+
+    def _warm_up(self, model: LoadedModel) -> None:
+        """:meth:`LoadedModel.warm_up`, any onnxruntime error turned into a ModelLoadError."""
+        try:
+            model.warm_up(model.max_batch)
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            why = f"warm-up on {model.provider} failed: {type(exc).__name__}: {exc}"
+            if model.provider == CUDA:
+                why += f" ({driver_note(driver_version())})"
+            log.error("model %s: %s", model.name, why)
+            raise ModelLoadError(f"model {model.name!r}: {self.scrub(why)}") from exc
+
+    def _rebuild_on_cpu(self, failed: LoadedModel, path: Path, why: str, t0: float) -> LoadedModel:
+        """The model on a fresh CPU session after its CUDA warm-up failed (``auto``); the
+        fallback reason is the warm-up error ``why``."""
+        disabled = list(failed.card.ort_disabled_optimizers or [])
+        failed.session = None  # type: ignore[assignment]  # let the CUDA session go first
+        session = self._session(path, [CPU], disabled)
+        model = self._model(failed.name, failed.card, session, CPU, f"{why}; rebuilt on {CPU}", t0)
+        self._warm_up(model)
+        return model
+
+    def _placement(self, name: str, session: ort.InferenceSession) -> dict[str, int] | None:
+        """End the warm-up's profile and count its nodes per provider (logged; a CUDA session
+        with real work on the CPU is a WARNING). The profile file goes with its folder."""
+        try:
+            placement = placement_from_profile(Path(session.end_profiling()))
+        except (OSError, ValueError) as exc:
+            log.warning("model %s: node placement unknown (profile unreadable: %s)", name, exc)
+            return None
+        log.info("model %s: nodes per execution provider %s", name, placement.by_provider)
+        concern = cpu_nodes_of_concern(placement.cpu_by_op)
+        if concern:
+            log.warning(
+                "model %s: CUDA requested but these nodes run on the CPU (operator: count): %s",
+                name,
+                concern,
+            )
+        return placement.by_provider
+
+    def _log_loaded(self, model: LoadedModel) -> None:
+        if model.fallback_reason is not None:
+            log.warning(
+                "model %s: CUDA requested but FALLING BACK to CPU: %s",
+                model.name,
+                model.fallback_reason,
+            )
+        cuda = model.provider == CUDA
         log.info(
             "model %s loaded on %s (session providers %s; %d concurrent run(s) of at most %d "
             "chunks x %d intra-op thread(s); load %.0f ms, warm-up %.0f ms)",
-            name,
-            provider,
-            session.get_providers(),
+            model.name,
+            model.provider,
+            model.session.get_providers(),
             model.workers,
             model.max_batch,
-            self.settings.intra_op(cuda=provider == CUDA),
+            self.settings.intra_op(cuda=cuda),
             model.load_ms,
             model.warmup_ms,
         )
-        return model
 
     @staticmethod
     def _check_io(name: str, card: ModelCard, session: ort.InferenceSession) -> None:

@@ -194,6 +194,15 @@ class ModelSummary(BaseModel):
     provider: str | None = Field(None, description="Execution provider in use when loaded.")
     fallback: bool = Field(False, description="CUDA was asked for but the model runs on CPU.")
     fallback_reason: str | None = None
+    placement: dict[str, int] | None = Field(
+        None,
+        description="Loaded on CUDA: distinct graph nodes per execution provider, counted from "
+        "the profiled warm-up (shape arithmetic on CPUExecutionProvider is normal).",
+    )
+    load_ms: float | None = Field(None, description="Session creation time when loaded (ms).")
+    warmup_ms: float | None = Field(
+        None, description="Warm-up runs when loaded (ms; on CUDA it includes cuDNN's search)."
+    )
 
 
 class ModelsResponse(BaseModel):
@@ -310,3 +319,6 @@ class ReadyResponse(BaseModel):
     provider: str
     fallback: bool
     fallback_reason: str | None = None
+    placement: dict[str, int] | None = Field(
+        None, description="On CUDA: graph nodes per execution provider (see /models)."
+    )

@@ -93,4 +93,5 @@ async def readyz(state: StateDep) -> ReadyResponse:
         provider=model.provider,
         fallback=model.fallback,
         fallback_reason=model.fallback_reason,
+        placement=model.placement,
     )

@@ -82,6 +82,9 @@ def _summary(name: str, card: ModelCard, state: ServiceState) -> ModelSummary:
         provider=loaded.provider if loaded else None,
         fallback=loaded.fallback if loaded else False,
         fallback_reason=loaded.fallback_reason if loaded else None,
+        placement=loaded.placement if loaded else None,
+        load_ms=round(loaded.load_ms, 1) if loaded else None,
+        warmup_ms=round(loaded.warmup_ms, 1) if loaded else None,
     )
 
 

@@ -48,6 +48,7 @@ def test_health_and_ready(client: TestClient) -> None:
         "provider": "CPUExecutionProvider",
         "fallback": False,
         "fallback_reason": None,
+        "placement": None,
     }
 
 
@@ -248,11 +249,12 @@ def test_cuda_required_refuses_to_start_without_cuda(models_dir: Path) -> None:
         pytest.skip("this machine really has CUDA")
     application = create_app(Settings(models_dir=models_dir, providers="cuda"))
     with (
-        pytest.raises(RuntimeError, match="refusing to start: providers=cuda"),
+        pytest.raises(RuntimeError, match="refusing to start: providers=cuda") as raised,
         TestClient(application),
     ):
         pass
     assert application.state.service.ready is False
+    assert "needs an NVIDIA driver >= 580" in str(raised.value)  # names the driver it found
 
 
 def test_build_without_cuda_provider(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,55 @@
+"""The GPU check's Python helpers, run on CPU with real models and the real MTAT clip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmarks.gpu import MTAT_CLIP, main
+from tests.app.support import make_models_dir
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_models_dir(tmp_path_factory.mktemp("models"))
+
+
+def lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_models_prints_one_json_line_per_model(
+    models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--models-dir", str(models), "models", "--providers", "cpu"]) == 0
+    rows = lines(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == ["alpha", "beta", "gamma"]
+    for row in rows:
+        assert row["provider"] == "CPUExecutionProvider" and row["fallback"] is False
+        assert row["placement"] is None  # counted on CUDA loads only
+        assert row["load_ms"] > 0 and row["warmup_ms"] > 0
+
+
+def test_parity_gate_on_the_mtat_clip(models: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert MTAT_CLIP.is_file()
+    args = ["--models-dir", str(models), "--model", "beta", "parity", "--against", "cpu"]
+    assert main(args) == 0
+    (row,) = lines(capsys.readouterr().out)
+    assert row["model"] == "beta" and row["chunks"] >= 2
+    assert row["max_abs_diff"] == 0.0  # the same provider, the same numbers
+    assert main([*args, "--tolerance", "-1"]) == 1  # the gate fails past its tolerance
+    assert main([*args, "--tolerance", "-1", "--report-only"]) == 0
+
+
+def test_gpu_check_script_parses() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is not None:
+        lint = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
