@@ -28,7 +28,6 @@ from app.tagger import Tagger
 log = logging.getLogger("app")
 
 DESCRIPTION = """Music auto-tagging with models trained on MagnaTagATune, served with onnxruntime.
-[Back to the tagging page](./).
 
 Upload an audio file to `POST /predict`; `GET /models` compares the models' test scores;
 `GET /metrics` returns their stored evaluations; `GET /limits` states the upload limits;
