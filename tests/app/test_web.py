@@ -321,5 +321,6 @@ def test_page_shows_decided_tags_of_a_real_recording(
     assert heard.is_visible()  # 46 s: a long file
     assert f"of {answer['duration_s']:.0f} s" in heard.inner_text()
     assert f"Heard {answer['heard_s']:.0f} s" in heard.inner_text()
+    assert page.locator("#synthetic-banner").is_hidden()  # a model trained on real MTAT
     context.close()
     assert web.foreign == [] and web.errors == []
