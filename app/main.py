@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from app.auth import ApiKeyMiddleware, document_security
 from app.config import Settings
@@ -20,7 +21,7 @@ from app.lingering import LingeringCloseMiddleware
 from app.memory import pin_mmap_threshold
 from app.observability import PrometheusMiddleware, ServiceMetrics
 from app.registry import ModelRegistry, ProviderUnavailableError
-from app.routers import health, metrics, models, predict, web
+from app.routers import health, limits, metrics, models, predict, web
 from app.state import ServiceState
 from app.tagger import Tagger
 
@@ -29,8 +30,8 @@ log = logging.getLogger("app")
 DESCRIPTION = """Music auto-tagging with models trained on MagnaTagATune, served with onnxruntime.
 
 Upload an audio file to `POST /predict`; `GET /models` compares the models' test scores;
-`GET /metrics` returns their stored evaluations; runtime counters for Prometheus are at
-`GET /prometheus`. Errors are JSON `{"detail": "..."}`.
+`GET /metrics` returns their stored evaluations; `GET /limits` states the upload limits;
+runtime counters for Prometheus are at `GET /prometheus`. Errors are JSON `{"detail": "..."}`.
 
 When the service is started with API keys (`TAGGER_API_KEYS`), every operation except the
 health probes and these docs needs `Authorization: Bearer <key>` (401 otherwise). Limits,
@@ -102,7 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added last = outermost. Requests pass the lingering close, Prometheus (sees every
     # response), CORS (answers preflights, adds its headers to 401s too), API keys, then the
-    # body guard (413/408/503).
+    # body guard (413/408/503), then gzip (innermost: it only rewrites response bodies of at
+    # least 1 KiB, so uploads, refusals and 503s pass it unchanged).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(
         BodyGuardMiddleware,
         max_bytes=settings.max_upload_bytes,
@@ -132,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         drain_s=settings.refused_drain_s,
         stall_s=settings.body_timeout_s,
     )
-    for router in (predict.router, models.router, metrics.router, health.router):
+    for router in (predict.router, models.router, metrics.router, health.router, limits.router):
         app.include_router(router)
     web.install(app)
     return app

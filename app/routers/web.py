@@ -40,6 +40,16 @@ def _asset(request: Request, path: str) -> str:
     return request.scope.get("root_path", "").rstrip("/") + path
 
 
+def _with_back_link(request: Request, page: HTMLResponse) -> HTMLResponse:
+    """The docs page with a link back to the tagging page at the top (prefix-aware)."""
+    link = (
+        f'<nav style="font: 14px system-ui, sans-serif; padding: 8px 16px; background: #2c3e6b">'
+        f'<a href="{_asset(request, "/")}" style="color: #fff">Back to the tagging page</a></nav>'
+    )
+    body = bytes(page.body).replace(b"<body>", b"<body>" + link.encode(), 1)
+    return HTMLResponse(body, status_code=page.status_code)
+
+
 @router.get("/")
 async def page() -> FileResponse:
     """The tagging page (app/web/index.html)."""
@@ -48,7 +58,7 @@ async def page() -> FileResponse:
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(
+    html = get_swagger_ui_html(
         **_docs_page(request, "Swagger UI"),
         swagger_js_url=_asset(request, "/docs/assets/swagger-ui-bundle.js"),
         swagger_css_url=_asset(request, "/docs/assets/swagger-ui.css"),
@@ -56,6 +66,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         oauth2_redirect_url=_asset(request, OAUTH2_REDIRECT),
         swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from an external host
     )
+    return _with_back_link(request, html)
 
 
 @router.get(OAUTH2_REDIRECT)
@@ -65,12 +76,13 @@ async def swagger_ui_redirect() -> HTMLResponse:
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(
+    html = get_redoc_html(
         **_docs_page(request, "ReDoc"),
         redoc_js_url=_asset(request, "/docs/assets/redoc.standalone.js"),
         redoc_favicon_url=_asset(request, "/docs/assets/favicon.png"),
         with_google_fonts=False,
     )
+    return _with_back_link(request, html)
 
 
 @cache

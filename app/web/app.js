@@ -65,7 +65,8 @@ const STATUS_TITLES = {
 // A readable message from an API error: the title for the status and the API's `detail`.
 function apiError(status, body, fallback) {
   const detail = body && typeof body.detail === "string" ? body.detail : fallback;
-  const title = STATUS_TITLES[status] || (status ? `HTTP ${status}` : "No answer");
+  const tooLong = status === 413 && typeof body?.max_duration_s === "number";
+  const title = tooLong ? "Too long" : STATUS_TITLES[status] || (status ? `HTTP ${status}` : "No answer");
   return { title: status ? `${title} (HTTP ${status})` : title, detail };
 }
 
@@ -100,7 +101,8 @@ async function getJSON(url) {
 }
 
 // -- models: shared by the selector and the models view --------------------------------------
-const state = { models: null, result: null, file: null, objectUrl: null };
+const state = { models: null, limits: null, result: null, file: null, fileUrl: null, objectUrl: null, run: null };
+const APP_TITLE = "MTAT music tagger";
 
 async function loadModels() {
   if (!state.models) state.models = await getJSON("models");
@@ -111,13 +113,23 @@ const realMTAT = (m) => m.trained_on === "mtat";
 const trainedOnText = (m) =>
   m.trained_on === "mtat" ? "real MTAT" : m.trained_on ? m.trained_on : "unknown";
 
+// Real-MTAT (not synthetic) models first, then the synthetic pipeline demos in their own group;
+// the default model is one entry (value "": requests without ?model=).
 function fillModelSelect(models) {
   const select = $("model");
-  if (models.default_model) select.options[0].textContent = `service default (${models.default_model})`;
-  for (const m of models.models) {
-    const flags = [m.default ? "default" : null, trainedOnText(m), `${m.tags.length} tags`];
-    select.append(el("option", { value: m.name, text: `${m.name} (${flags.filter(Boolean).join(", ")})` }));
-  }
+  const option = (m) => el("option", { value: m.default ? "" : m.name,
+    text: `${m.name} (${[m.default ? "default" : null, trainedOnText(m), `${m.tags.length} tags`]
+      .filter(Boolean).join(", ")})` });
+  const synthetic = models.models.filter((m) => m.trained_on === "synthetic");
+  const real = models.models.filter((m) => m.trained_on !== "synthetic");
+  const groups = [
+    real.length ? el("optgroup", { label: "Trained on real music" }, ...real.map(option)) : null,
+    synthetic.length ? el("optgroup", { label: "Synthetic: pipeline demos" }, ...synthetic.map(option)) : null,
+  ].filter(Boolean);
+  const fallback = models.models.some((m) => m.default) ? [] : [el("option", { value: "", text: "service default" })];
+  select.replaceChildren(...fallback, ...groups);
+  select.value = "";
+  $("model-hint").hidden = !synthetic.length;
 }
 
 // One model's evaluations (GET /models), headline first: the data each was measured on, and by
@@ -138,24 +150,119 @@ function evaluations(m) {
 }
 
 // -- tagging --------------------------------------------------------------------------------
-function chooseFile(file) {
-  state.file = file;
-  $("drop-hint").textContent = file ? `${file.name} (${(file.size / 1048576).toFixed(1)} MiB)` :
-    "or drop a file anywhere in this box";
+// What the service decodes (docs/API.md "Accepted formats"): checked by type or extension before
+// anything is sent, so a text file is refused here with no upload.
+const AUDIO_EXTENSIONS = ["mp3", "wav", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "aif",
+  "aiff", "wma", "webm", "mkv", "mov", "avi"];
+const isAudio = (f) => /^(audio|video)\//.test(f.type) ||
+  AUDIO_EXTENSIONS.includes(f.name.split(".").pop().toLowerCase());
+const mib = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
+const duration = (s) => (s >= 60 ? `${seconds(s)} min` : `${s.toFixed(s < 10 ? 1 : 0)} s`);
+
+async function loadLimits() {
+  if (!state.limits) state.limits = await getJSON("limits");
+  return state.limits;
 }
+
+function showLimits(l) {
+  $("limits-hint").textContent = `Up to ${l.max_upload_mb} MiB and ${duration(l.max_duration_s)} ` +
+    `of audio; at least ${duration(l.min_duration_s)}.`;
+}
+
+// Why a file cannot be sent, or null: not audio by type or name, or over the size limit.
+function refusal(file) {
+  if (!isAudio(file)) {
+    return { title: "Not an audio file",
+      detail: `${file.name} is not audio: choose an MP3, WAV, FLAC, OGG, Opus, M4A or a video with sound.` };
+  }
+  const max = state.limits?.max_upload_bytes;
+  if (max && file.size > max) {
+    return { title: "Too large", detail: `${file.name} is ${mib(file.size)}; this service takes up to ${mib(max)}.` };
+  }
+  return null;
+}
+
+// One file, whether clicked, dropped or picked: the input holds it too, the card describes it.
+function chooseFile(file) {
+  $("error").hidden = true;
+  if (state.fileUrl) URL.revokeObjectURL(state.fileUrl);
+  state.fileUrl = null;
+  const refused = file ? refusal(file) : null;
+  state.file = file && !refused ? file : null;
+  if (refused) showError($("error"), refused);
+  if (!state.file) $("file").value = "";
+  else if ($("file").files[0] !== file) {
+    const t = new DataTransfer();
+    t.items.add(file);
+    $("file").files = t.files;
+  }
+  $("file-card").hidden = !state.file;
+  if (!state.file) return;
+  if (state.result) markStale(true);
+  $("file-name").textContent = file.name;
+  $("file-remove").setAttribute("aria-label", `Remove ${file.name}`);
+  describeFile(file, null);
+  // The duration as the browser reads it from the file's header (an <audio> element's metadata).
+  state.fileUrl = URL.createObjectURL(file);
+  const probe = new Audio();
+  probe.preload = "metadata";
+  probe.onloadedmetadata = () => state.file === file && describeFile(file, probe.duration);
+  probe.onerror = () => state.file === file && describeFile(file, NaN);
+  probe.src = state.fileUrl;
+}
+
+function describeFile(file, s) {
+  const max = state.limits?.max_duration_s;
+  const length = s === null ? "reading duration…" : isFinite(s) ? duration(s) : "duration unknown";
+  $("file-meta").textContent = `${length} · ${mib(file.size)}` +
+    (isFinite(s) && max && s > max ? ` · over the ${duration(max)} limit` : "");
+}
+
+function removeFile() {
+  chooseFile(null);
+  $("file").focus();
+}
+
+// The previous result stays readable but dimmed while it no longer matches the file or a run.
+function markStale(stale) {
+  $("results").classList.toggle("stale", stale);
+  if (stale) $("results").setAttribute("aria-busy", "true");
+  else $("results").removeAttribute("aria-busy");
+}
+
+function clearResult() {
+  state.result = null;
+  markStale(false);
+  $("results").hidden = true;
+  $("player").removeAttribute("src");
+  if (state.objectUrl) URL.revokeObjectURL(state.objectUrl);
+  state.objectUrl = null;
+}
+
+function say(text) { $("status").textContent = text; }
 
 function setBusy(label, fraction) {
   $("progress").hidden = label === null;
   $("tag-button").disabled = label !== null;
   if (label === null) return;
-  $("progress-label").textContent = label;
+  if ($("progress-phase").textContent !== label) say(label);
+  $("progress-phase").textContent = label;
   const bar = $("progress-bar");
   if (fraction === null) bar.removeAttribute("value"); // indeterminate while the model runs
   else bar.value = fraction;
 }
 
-// POST the file with XMLHttpRequest (fetch cannot report upload progress).
-function upload(file, params) {
+// Elapsed time under the progress bar, every quarter second until stop() is called.
+function startClock() {
+  const t0 = performance.now();
+  const tick = () => { $("elapsed").textContent = `${((performance.now() - t0) / 1000).toFixed(0)} s`; };
+  tick();
+  const id = setInterval(tick, 250);
+  return () => clearInterval(id);
+}
+
+// POST the file with XMLHttpRequest (fetch cannot report upload progress); the signal aborts it.
+function upload(file, params, signal) {
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `predict?${params}`);
@@ -167,6 +274,8 @@ function upload(file, params) {
     xhr.upload.onload = () => setBusy("Tagging…", null);
     xhr.onload = () => resolve({ status: xhr.status, body: xhr.response });
     xhr.onerror = () => resolve({ status: 0, body: null });
+    xhr.onabort = () => resolve({ status: -1, body: null });
+    signal.addEventListener("abort", () => xhr.abort());
     const form = new FormData();
     form.append("file", file, file.name);
     xhr.send(form);
@@ -176,7 +285,7 @@ function upload(file, params) {
 async function tag(event) {
   event.preventDefault();
   $("error").hidden = true;
-  const file = state.file || $("file").files[0];
+  const file = state.file;
   if (!file) {
     showError($("error"), { title: "No file chosen", detail: "Choose an audio file or drop one in the box first." });
     return;
@@ -185,12 +294,20 @@ async function tag(event) {
   const name = $("model").value;
   if (name) params.set("model", name);
   if ($("all-tags").checked) params.set("all_tags", "true");
+  if (state.result) markStale(true);
+  state.run = new AbortController();
   setBusy("Uploading…", 0);
+  const stop = startClock();
   const t0 = performance.now();
-  const { status, body } = await upload(file, params);
+  const { status, body } = await upload(file, params, state.run.signal);
+  stop();
+  state.run = null;
   setBusy(null);
   if (status === 401) askForKey();
   if (status !== 200 || !body || !Array.isArray(body.tags)) {
+    clearResult();
+    if (status === -1) { say(`Cancelled: ${file.name} was not tagged.`); return; }
+    say("");
     showError($("error"), apiError(status, body, status === 0
       ? "The connection closed before an answer: the service may be down, or the file may be over its upload limit."
       : "The service answered without a result."));
@@ -198,10 +315,19 @@ async function tag(event) {
   }
   state.result = body;
   renderResult(body, file, performance.now() - t0);
+  say(`Tagged ${file.name}.`);
+  document.title = `Tags for ${file.name} – ${APP_TITLE}`;
+  $("result-title").focus();
 }
 
 function renderResult(r, file, roundTripMs) {
   $("results").hidden = false;
+  markStale(false);
+  $("result-title").textContent = `Tags for ${file.name}`;
+  const card = state.models?.models.find((m) => m.name === r.model);
+  $("synthetic-banner").hidden = card?.trained_on !== "synthetic";
+  $("synthetic-banner").textContent = `Pipeline demo: ${r.model} was trained on synthetic audio, ` +
+    "so these tags say nothing reliable about the music.";
   $("summary").textContent =
     `${file.name}: ${r.duration_s.toFixed(1)} s, tagged by ${r.model}. Top tag: ${r.tags[0]?.tag ?? "none"}.`;
   renderDecisions(r);
@@ -408,6 +534,16 @@ function renderScores() {
       return el("td", { class: "num", text: fmt(v) });
     }),
     several ? el("td", { class: "data", text: `${row.ev.data} (${row.ev.origin})` }) : null)));
+  markScrollable();
+}
+
+// Scroll boxes (role="region", named) are in the tab order only while they scroll, so a keyboard
+// can reach their hidden part.
+function markScrollable() {
+  for (const box of document.querySelectorAll(".scroll-box")) {
+    if (box.scrollWidth > box.clientWidth + 1) box.setAttribute("tabindex", "0");
+    else box.removeAttribute("tabindex");
+  }
 }
 
 // -- router ---------------------------------------------------------------------------------
@@ -417,6 +553,8 @@ function route() {
   $("view-models").hidden = view !== "models";
   $("nav-tag").setAttribute("aria-current", view === "tag" ? "page" : "false");
   $("nav-models").setAttribute("aria-current", view === "models" ? "page" : "false");
+  document.title = view === "models" ? `Models – ${APP_TITLE}`
+    : state.result && state.file ? `Tags for ${state.file.name} – ${APP_TITLE}` : `Tag a file – ${APP_TITLE}`;
   if (view === "models") {
     loadModels().then(renderModels, (err) => showError($("models-error"), err));
   }
@@ -424,7 +562,9 @@ function route() {
 
 function init() {
   $("tag-form").addEventListener("submit", tag);
-  $("file").addEventListener("change", () => chooseFile($("file").files[0]));
+  $("file").addEventListener("change", () => chooseFile($("file").files[0] || null));
+  $("file-remove").addEventListener("click", removeFile);
+  $("cancel-button").addEventListener("click", () => state.run?.abort());
   const drop = $("drop");
   for (const type of ["dragenter", "dragover"]) {
     drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -446,17 +586,19 @@ function init() {
     sessionStorage.setItem(KEY, $("api-key").value.trim());
     state.models = null;
     $("error").hidden = true;
-    $("model").replaceChildren($("model").options[0]);
+    state.limits = null;
     loadModels().then(fillModelSelect, (err) => showError($("error"), err));
+    loadLimits().then(showLimits, () => {});
     route();
   });
   let resize;
   window.addEventListener("resize", () => {
     clearTimeout(resize);
-    resize = setTimeout(() => state.result && drawSegments(state.result), 150);
+    resize = setTimeout(() => { if (state.result) drawSegments(state.result); markScrollable(); }, 150);
   });
   window.addEventListener("hashchange", route);
   loadModels().then(fillModelSelect, (err) => showError($("error"), err));
+  loadLimits().then(showLimits, () => {}); // a 401 is already said by the models' error
   route();
 }
 
