@@ -340,32 +340,25 @@ class ModelRegistry:
         return self._loaded[name]
 
     def session_options(self, cuda: bool, profile_dir: Path | None = None) -> ort.SessionOptions:
-        """Session options for serving (docs/API.md, "Performance").
+        """Session options for serving (why each, with the measurements: docs/API.md,
+        "Performance").
 
         Threads: on CPU the batcher runs ``inference_threads`` (default: the usable cores)
         single-threaded runs at once, each on its own batch or its share of one, instead of one
-        run with an intra-op pool over every core. In a pool, the thread that started a
-        parallel operator busy-waits (``pause`` loop) until the other threads finish their
-        part; in a server those threads are often preempted by decoding, the event loop or
-        other processes, and the waiting burns CPU (perf, cnn1d at 16 requests in flight:
-        11 % of the server's cycles in onnxruntime's spin-wait). Single-threaded runs never
-        wait for each other; the OS schedules them like the decoders. On CUDA one run at a
-        time (the GPU does the parallel work) with ``intra_op`` = the usable cores for the
-        CPU-side operators. Sequential execution (inter-op = 1: the graphs are chains of
-        convolutions/RNNs with nothing to run side by side). Spinning is off by default:
-        between runs the intra-op threads would otherwise spin and take CPU from the decoders.
-        Full graph optimisation (fusions, layout).
+        run with an intra-op pool over every core: in a pool, the thread that started a parallel
+        operator busy-waits until the others finish their part, and in a server those threads
+        are often preempted by decoding or the event loop, so the waiting burns CPU.
+        Single-threaded runs never wait for each other. On CUDA one run at a time (the GPU does
+        the parallel work) with ``intra_op`` = the usable cores for the CPU-side operators.
+        Sequential execution (inter-op = 1: the graphs are chains with nothing to run side by
+        side). Spinning is off by default: between runs spinning threads would take CPU from
+        the decoders. Full graph optimisation (fusions, layout).
 
-        Memory: on CPU the arena and memory patterns are off. With them, onnxruntime keeps the
-        activation buffers of the largest batch it has ever run, plus a pattern per batch size
-        (measured for SampleCNN, 16 x 59049 samples: 420 MB kept after one batch of 16, 825 MB
-        after batches 1..16; without them 146 MB between runs and a 463 MB peak, at the same
-        speed within noise). Large buffers then come from mmap and go back to the OS after each
-        run, so RSS stays flat. On CUDA the device memory has its own arena
+        Memory: on CPU the arena and memory patterns are off: with them onnxruntime keeps the
+        activation buffers of the largest batch it has ever run, plus a pattern per batch size,
+        at no gain in speed; without them large buffers come from mmap and go back to the OS
+        after each run, so RSS stays flat. On CUDA the device memory has its own arena
         (``arena_extend_strategy``) and patterns pay off: batch buckets mean few shapes.
-
-        ``profile_dir``: profile the session's runs into that folder (node placement, ended after
-        warm-up by :meth:`_placement`).
         """
         s = self.settings
         options = ort.SessionOptions()
