@@ -1,4 +1,5 @@
-"""Fixtures shared by the service tests: a folder of small real ONNX models and the anyio backend."""
+"""Fixtures shared by the service tests: a folder of small real ONNX models, the anyio backend, a
+live server and a real Chromium."""
 
 from __future__ import annotations
 
@@ -30,3 +31,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     env = server_env(models, TAGGER_MAX_UPLOAD_MB="1")
     with served(env, ready_s=60) as (url, _pid, log):
         yield url, log
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium driven by Playwright (tests/app/browser.py), one per test module."""
+    from tests.app.browser import chromium
+
+    with chromium() as b:
+        yield b

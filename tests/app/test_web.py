@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from benchmarks.flood import served
-from tests.app.browser import Watched, chromium, tag_clip, watch
+from tests.app.browser import Watched, tag_clip, watch
 from tests.app.support import make_models_dir, server_env
 from tests.paths import BRAHMS_STRINGS, MTAT_CLIP, REPO
 
@@ -23,12 +23,6 @@ from tests.paths import BRAHMS_STRINGS, MTAT_CLIP, REPO
 @pytest.fixture(scope="module")
 def server(live_server: tuple[str, Path]) -> str:
     return live_server[0]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, Route
 
-from tests.app.browser import Watched, chromium, tag_clip, watch
+from tests.app.browser import Watched, tag_clip, watch
 from tests.app.support import audio_bytes
 from tests.paths import MTAT_CLIP
 
@@ -25,12 +25,6 @@ VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 @pytest.fixture(scope="module")
 def server(live_server: tuple[str, Path]) -> str:
     return live_server[0]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(params=list(VIEWPORTS))
