@@ -7,7 +7,7 @@ size limit without uploading it; the service enforces the same settings (413 / 4
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.state import StateDep
 
@@ -15,6 +15,19 @@ router = APIRouter(tags=["limits"])
 
 
 class LimitsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "max_upload_mb": 20.0,
+                    "max_upload_bytes": 20971520,
+                    "max_duration_s": 600.0,
+                    "min_duration_s": 1.0,
+                }
+            ]
+        }
+    )
+
     max_upload_mb: float = Field(description="Largest request body in MiB (TAGGER_MAX_UPLOAD_MB).")
     max_upload_bytes: int = Field(description="The same limit in bytes (413 past it).")
     max_duration_s: float = Field(description="Longest audio in seconds (TAGGER_MAX_DURATION_S).")

@@ -157,6 +157,7 @@ def test_openapi_documents_every_endpoint_with_examples(client: TestClient) -> N
         ("/prometheus", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
+        ("/limits", "get"),
     }
     heads = {("/healthz", "head"), ("/readyz", "head")}  # no body: nothing to exemplify
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected | heads
