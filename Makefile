@@ -9,20 +9,22 @@ SERVE_STAMP := $(VENV)/.installed-serve
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO   ?= runs/demo
+# Exact versions of every installed package (the demo reference's): `make constraints` rewrites it.
+CONSTRAINTS := constraints.txt
 
-.PHONY: setup serve browser test test-all lint format demo clean
+.PHONY: setup serve browser test test-all lint format demo demo-check constraints clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
 # Serving only (no torch); `make test` after `make serve` adds the rest to the same venv.
-$(SERVE_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[serve]'
+$(SERVE_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[serve]'
 	touch $(SERVE_STAMP)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[serve,train,dev]'
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[serve,train,dev]'
 	touch $(STAMP) $(SERVE_STAMP)
 
 setup: $(STAMP)
@@ -62,6 +64,17 @@ demo: $(STAMP)
 	$(PY) -m training prepare --mtat-root $(DEMO)/mtat --cache $(DEMO)/cache
 	$(PY) -m training benchmark --mtat-root $(DEMO)/mtat --cache $(DEMO)/cache --out $(DEMO)/bench --quick
 	$(PY) -m training export --checkpoints $(DEMO)/bench/checkpoints --out models --cache $(DEMO)/cache
+
+# Diff a `make demo` run against the committed reference run (per-epoch logs, test figures,
+# versions, CPU instruction set, thread count, data digests); exit status 1 on any difference.
+demo-check: $(STAMP)
+	$(PY) -m training reference compare --reference reports/demo_reference --bench $(DEMO)/bench \
+	  --mtat $(DEMO)/mtat --cache $(DEMO)/cache
+
+# After a deliberate upgrade: pin the venv's versions (then rerun make demo and save the reference).
+constraints: $(STAMP)
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -6,7 +6,8 @@ For each model: ``train`` into ``<out>/checkpoints/<model>/`` (resumable), then 
 checkpoint on the test split with per-tag thresholds tuned on valid (``evaluation.json``, plus
 ``test_predictions.npz`` for the curves). A model whose ``evaluation.json`` exists with the same
 setup is not retrained. Then writes ``<out>/results.{md,json,csv}``, per-tag ROC-AUC / PR-AUC
-tables (``per_tag_roc_auc.{md,csv}``, ``per_tag_pr_auc.{md,csv}``) and PNG plots.
+tables (``per_tag_roc_auc.{md,csv}``, ``per_tag_pr_auc.{md,csv}``), PNG plots and
+``environment.json`` (versions, CPU, thread count: :mod:`training.environment`).
 
 ``--quick`` uses the quick profile (small synthetic MTAT on CPU in minutes); with
 ``--synth-clips N`` a missing ``--mtat-root`` is first generated with :mod:`training.data.synth`.
@@ -15,12 +16,13 @@ tables (``per_tag_roc_auc.{md,csv}``, ``per_tag_pr_auc.{md,csv}``) and PNG plots
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import numpy as np
 from tagging.constants import SAMPLE_RATE
 from tagging.files import atomic_write_text
 from training.config import TrainConfig, profile
+from training.environment import environment
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +125,18 @@ def run_model(
     device = resolve_device(config.device)
     model, ckpt = load_checkpoint_model(best, device)
     last = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)
-    evaluation = evaluate_model(
-        model,
-        cache_dir,
-        config.chunk_samples,
-        device,
-        split="test",
-        eval_chunks=config.eval_chunks,
-        batch_size=config.eval_batch_size,
-        amp=config.amp and device.type == "cuda",
-        predictions_out=run_dir / "test_predictions.npz",
-    )
+    with cpu_threads(config.threads):  # the training's thread count: the same float sums
+        evaluation = evaluate_model(
+            model,
+            cache_dir,
+            config.chunk_samples,
+            device,
+            split="test",
+            eval_chunks=config.eval_chunks,
+            batch_size=config.eval_batch_size,
+            amp=config.amp and device.type == "cuda",
+            predictions_out=run_dir / "test_predictions.npz",
+        )
     evaluation.update(
         model=config.model,
         config=config.to_dict(),
@@ -149,6 +153,20 @@ def run_model(
     )
     atomic_write_text(eval_path, json.dumps(evaluation, indent=2))
     return evaluation
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` (0: left as it is), restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def train_fn(*args: Any, **kwargs: Any) -> Path:
@@ -321,6 +339,9 @@ def benchmark(
         "config": configs[names[0]].to_dict() | {"model": None},
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
+    with cpu_threads(configs[names[0]].threads):
+        meta["environment"] = environment()  # what the figures depend on besides the config
+    _atomic_text(out_dir / "environment.json", json.dumps(meta["environment"], indent=2) + "\n")
     summary = write_reports(out_dir, evaluations, meta)
     print(_md(summary["models"], RESULT_COLUMNS))
     return summary
@@ -338,12 +359,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
     parser.add_argument("--device", help="auto | cpu | cuda ...")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (0: one per core)")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v}
+    given = (("epochs", args.epochs), ("device", args.device), ("threads", args.threads))
+    overrides = {k: v for k, v in given if v is not None}
     try:
         benchmark(
             args.mtat_root,

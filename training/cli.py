@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.train", "train one architecture under the shared learning setup"),
     "evaluate": ("training.evaluate", "evaluate a checkpoint on a split (per-tag metrics)"),
     "benchmark": ("training.benchmark", "train and compare several architectures"),
+    "reference": (
+        "training.reference",
+        "save a benchmark run as the reference, or diff a rerun against it",
+    ),
     "export": ("training.export", "export checkpoints to ONNX with model cards"),
     "analyze": ("training.study.analyze", "study labels, content and projections of a dataset"),
     "import-pretrained": (

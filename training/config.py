@@ -21,8 +21,10 @@ Two profiles:
 * ``quick`` - all eight on a small synthetic MTAT on a 2-core CPU (CI, demo): width 0.25,
   2-s inputs (32000 samples), 10 epochs at a higher lr (3e-3, short warm-up), patience 4, the
   literature's 16 evaluation chunks, no DataLoader workers (memory-mapped crops keep the data
-  wait at 1-5 %). 1-s inputs with 4 evaluation chunks were tried first: the recurrent models
-  then stayed at 0.68-0.80 macro ROC-AUC on the synthetic test split (too little context).
+  wait at 1-5 %) and two intra-op threads whatever the machine's core count (CPU kernels split
+  their float sums by thread, so the bits of a seeded run follow the thread count). 1-s inputs
+  with 4 evaluation chunks were tried first: the recurrent models then stayed at 0.68-0.80
+  macro ROC-AUC on the synthetic test split (too little context).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class TrainConfig:
     amp: bool = True
     device: str = "auto"
     grad_clip: float = 0.0
+    threads: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -89,6 +92,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.lr <= 0 or self.weight_decay < 0 or self.patience < 0 or self.num_workers < 0:
             raise ValueError("lr must be > 0 and weight_decay, patience, num_workers >= 0")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: torch's default), got {self.threads}")
         if not isinstance(self.model_config, dict):
             raise ValueError("model_config must be a dict")
 
@@ -140,6 +145,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "eval_chunks": 16,
         "eval_batch_size": 16,
         "num_workers": 0,
+        "threads": 2,
     },
 }
 """Overrides of the dataclass defaults (the defaults are the ``full`` profile)."""

@@ -2,7 +2,8 @@
 
 ``python -m training train --model NAME --mtat-root DIR --cache DIR --out DIR [--profile quick]``
 or ``train(config, cache_dir, out_dir)``. The run directory ``<out>/<model>/`` receives
-``last.pt`` (every epoch), ``best.pt`` (best validation ``select_metric``) and ``log.csv``.
+``last.pt`` (every epoch), ``best.pt`` (best validation ``select_metric``), ``log.csv`` and
+``environment.json`` (package versions, CPU, thread count: :mod:`training.environment`).
 ``train()`` reads top to bottom: :func:`set_up` (data, model, optimiser, schedule), resume
 (:func:`load_resumable`, :func:`restore`), then per epoch :func:`train_epoch` and, on rank 0,
 :func:`end_epoch` (:func:`validate`, :func:`update_best`, early stopping, :func:`save_epoch`).
@@ -15,7 +16,8 @@ or ``train(config, cache_dir, out_dir)``. The run directory ``<out>/<model>/`` r
   macro ROC-AUC and PR-AUC.
 * Determinism: seeds for torch/numpy/random; crops depend on ``(seed, epoch, index)`` and the
   shuffle on ``(seed, epoch)`` (``DistributedSampler``), so a resumed run sees the same batches as
-  an uninterrupted one; RNG states are saved in checkpoints; deterministic algorithms on CPU.
+  an uninterrupted one; RNG states are saved in checkpoints; deterministic algorithms and a
+  fixed intra-op thread count (``threads``) on CPU.
 * Resume (default): a killed run restarts after its last completed epoch and ends with the same
   weights (on CPU) as an uninterrupted run. Checkpoints are written atomically.
 * CUDA when available, mixed precision (autocast + GradScaler) on CUDA only.
@@ -231,6 +233,14 @@ def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
     atomic_write_with(path, lambda f: torch.save(obj, f))
 
 
+def write_environment(run_dir: Path) -> None:
+    """``environment.json``: the versions, CPU and thread count this run's figures depend on."""
+    from training.environment import environment
+
+    text = json.dumps(environment(), indent=2) + "\n"
+    atomic_write_bytes(run_dir / "environment.json", text.encode())
+
+
 def write_log(history: list[dict[str, Any]], path: Path) -> None:
     """Rewrite ``log.csv`` from the checkpointed history (no duplicate rows after a resume)."""
     out = io.StringIO()
@@ -351,12 +361,15 @@ def train(
     ctx = DistContext.from_env(config.device)
     best_path = out_dir / config.model / "best.pt"
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    previous_threads = torch.get_num_threads()
     try:
-        _set_backends(ctx)
+        _set_backends(ctx, config.threads)
         _ensure_cache(
             cache_dir, Path(mtat_root) if mtat_root else None, ctx, prepare_workers, progress
         )
         run = set_up(config, cache_dir, out_dir, ctx)
+        if ctx.is_main:
+            write_environment(run.run_dir)
         state = RunState()
         if resume and run.last_path.is_file():
             ckpt = load_resumable(run.last_path, config)
@@ -382,12 +395,16 @@ def train(
         return best_path
     finally:
         torch.use_deterministic_algorithms(previous_deterministic)
+        torch.set_num_threads(previous_threads)
         if ctx.owns_group and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _set_backends(ctx: DistContext) -> None:
-    """Deterministic algorithms on CPU (exact resume); cuDNN autotuning on CUDA."""
+def _set_backends(ctx: DistContext, threads: int) -> None:
+    """Deterministic algorithms on CPU (exact resume) and ``threads`` intra-op threads (0: torch's
+    default; CPU float sums depend on the count); cuDNN autotuning on CUDA."""
+    if threads > 0:
+        torch.set_num_threads(threads)
     if ctx.device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     elif ctx.device.type == "cuda":
@@ -728,6 +745,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-chunks", type=int)
     parser.add_argument("--workers", type=int, dest="num_workers", help="DataLoader workers")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:1 ...")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (0: one per core)")
     parser.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     parser.add_argument(
         "--resume",
@@ -755,6 +773,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         eval_chunks=args.eval_chunks,
         num_workers=args.num_workers,
         device=args.device,
+        threads=args.threads,
         amp=False if args.no_amp else None,
     )
     if args.model_config:

@@ -109,7 +109,12 @@ def test_write_reports_from_evaluations(tmp_path: Path) -> None:
 @pytest.mark.slow  # ~1 min on 2 cores: 240 synthetic clips, two quick-profile trainings
 def test_quick_setup_learns_the_synthetic_tags(tmp_path: Path) -> None:
     """The one learning setup learns real tag evidence: both model classes end clearly above
-    chance (0.5 macro ROC-AUC) on the held-out folder split of a synthetic MTAT."""
+    chance (0.5 macro ROC-AUC) on the held-out folder split of a synthetic MTAT.
+
+    With 15 validation and 45 test clips the kept epoch and its figure swing with the last bits
+    of the float sums, which follow torch's thread count: the run pins two threads (the quick
+    profile's) so the figure is the same on every machine with the same torch build and CPU
+    instruction set (torch 2.14.1, AVX2: cnn1d 0.827, cnn2d_gru 0.722)."""
     from training.data.synth import synthesize
 
     mtat = tmp_path / "mtat"
@@ -121,7 +126,7 @@ def test_quick_setup_learns_the_synthetic_tags(tmp_path: Path) -> None:
         quick=True,
         workers=2,
         progress=False,
-        overrides={"epochs": 6, "device": "cpu"},
+        overrides={"epochs": 6, "device": "cpu", "threads": 2},
     )
     by_model = {row["model"]: row for row in summary["models"]}
     for model in ("cnn1d", "cnn2d_gru"):

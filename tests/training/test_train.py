@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -140,6 +141,35 @@ def test_resume_after_kill_gives_the_same_weights(cache_dir: Path, tmp_path: Pat
     rows = list(csv.DictReader((tmp_path / "killed/cnn1d/log.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert float(rows[1]["train_loss"]) == a["history"][1]["train_loss"]
+
+
+def test_pinned_threads_give_the_same_weights_whatever_the_process_default(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """CPU kernels split their float sums by thread: ``threads`` fixes the count for the run
+    (recorded in environment.json), whatever the process's default (the machine's cores,
+    OMP_NUM_THREADS), and gives the process its own count back afterwards."""
+    cfg = tiny(epochs=1, patience=0, threads=2)
+    before = torch.get_num_threads()
+    try:
+        for default in (1, 3):
+            torch.set_num_threads(default)
+            train(cfg, cache_dir, tmp_path / f"default{default}", progress=False)
+            assert torch.get_num_threads() == default  # restored after the run
+    finally:
+        torch.set_num_threads(before)
+    a, b = (
+        torch.load(tmp_path / f"default{d}/cnn1d/last.pt", map_location="cpu", weights_only=False)
+        for d in (1, 3)
+    )
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    env = json.loads((tmp_path / "default1/cnn1d/environment.json").read_text())
+    assert env["torch_threads"] == 2
+    assert env["packages"]["torch"].startswith(torch.__version__.split("+")[0])
+    assert env["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    with pytest.raises(ValueError, match="threads"):
+        tiny(threads=-1)
 
 
 def test_missing_cache_without_mtat_root_is_a_clear_error(tmp_path: Path) -> None:
