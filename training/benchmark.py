@@ -341,7 +341,9 @@ def benchmark(
     }
     with cpu_threads(configs[names[0]].threads):
         meta["environment"] = environment()  # what the figures depend on besides the config
-    _atomic_text(out_dir / "environment.json", json.dumps(meta["environment"], indent=2) + "\n")
+    atomic_write_text(
+        out_dir / "environment.json", json.dumps(meta["environment"], indent=2) + "\n"
+    )
     summary = write_reports(out_dir, evaluations, meta)
     print(_md(summary["models"], RESULT_COLUMNS))
     return summary

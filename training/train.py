@@ -237,8 +237,7 @@ def write_environment(run_dir: Path) -> None:
     """``environment.json``: the versions, CPU and thread count this run's figures depend on."""
     from training.environment import environment
 
-    text = json.dumps(environment(), indent=2) + "\n"
-    atomic_write_bytes(run_dir / "environment.json", text.encode())
+    atomic_write_text(run_dir / "environment.json", json.dumps(environment(), indent=2) + "\n")
 
 
 def write_log(history: list[dict[str, Any]], path: Path) -> None:
