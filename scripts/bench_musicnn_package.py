@@ -10,6 +10,10 @@ file goes through the package's own pipeline: ``musicnn.extractor.batch_data`` (
 ``--batch-size`` patches; the clip's tags are the mean of the patch sigmoids (``top_tags``). The
 clock covers decode + spectrogram + inference of every file in every pass after one untimed
 warm-up pass. Reads only the audio files it is given.
+
+``--serve`` keeps the loaded model and tags one file per line of stdin instead, answering one
+JSON line each (``{"file", "seconds", "probabilities"}``; first line ``{"ready": ...}``): how
+``python -m benchmarks.package`` alternates the package with the served model in one run.
 """
 
 from __future__ import annotations
@@ -18,20 +22,16 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("files", nargs="+")
-    p.add_argument("--model", default="MTT_musicnn")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--passes", type=int, default=4, help="timed passes over the files")
-    p.add_argument("--out", default=None, help="write the JSON result here")
-    args = p.parse_args()
-
+def load_tagger(model: str, batch_size: int) -> tuple[Callable, list[str], float]:
+    """``(tag(path) -> (50,) clip probabilities, labels, load seconds)``: the package's graph
+    built and its checkpoint restored once."""
     import librosa
     import musicnn
     import numpy as np
@@ -44,28 +44,68 @@ def main() -> int:
         librosa.time_to_frames(3, sr=config.SR, n_fft=config.FFT_SIZE, hop_length=config.FFT_HOP)
         + 1
     )
-    labels = config.MTT_LABELS
     t0 = time.perf_counter()
     tf.compat.v1.reset_default_graph()
     with tf.name_scope("model"):
         x = tf.compat.v1.placeholder(tf.float32, [None, n_frames, config.N_MELS])
         is_training = tf.compat.v1.placeholder(tf.bool)
-        y = models.define_model(x, is_training, args.model, len(labels))[0]
+        y = models.define_model(x, is_training, model, len(config.MTT_LABELS))[0]
         probs = tf.nn.sigmoid(y)
     sess = tf.compat.v1.Session()
     sess.run(tf.compat.v1.global_variables_initializer())
     tf.compat.v1.train.Saver().restore(
-        sess, os.path.join(os.path.dirname(musicnn.__file__), args.model) + "/"
+        sess, os.path.join(os.path.dirname(musicnn.__file__), model) + "/"
     )
     load_s = time.perf_counter() - t0
 
     def tag(path: str) -> np.ndarray:
         batch, _ = extractor.batch_data(path, n_frames, n_frames)  # (patches, 187, 96)
         outs = [
-            sess.run(probs, feed_dict={x: batch[i : i + args.batch_size], is_training: False})
-            for i in range(0, len(batch), args.batch_size)
+            sess.run(probs, feed_dict={x: batch[i : i + batch_size], is_training: False})
+            for i in range(0, len(batch), batch_size)
         ]
         return np.concatenate(outs).mean(axis=0)
+
+    return tag, list(config.MTT_LABELS), load_s
+
+
+def serve(tag: Callable, labels: list[str], load_s: float) -> int:
+    """One file per stdin line -> one JSON line on stdout (see the module docstring)."""
+    import tensorflow as tf
+
+    print(json.dumps({"ready": True, "labels": labels, "model_load_s": load_s,
+                      "tensorflow": tf.__version__}), flush=True)  # fmt: skip
+    for line in sys.stdin:
+        path = line.rstrip("\n")
+        if not path:
+            continue
+        t0 = time.perf_counter()
+        v = tag(path)
+        seconds = time.perf_counter() - t0
+        print(json.dumps({"file": path, "seconds": seconds,
+                          "probabilities": [float(p) for p in v]}), flush=True)  # fmt: skip
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("files", nargs="*")
+    p.add_argument("--model", default="MTT_musicnn")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--passes", type=int, default=4, help="timed passes over the files")
+    p.add_argument("--out", default=None, help="write the JSON result here")
+    p.add_argument("--serve", action="store_true", help="tag the files named on stdin")
+    args = p.parse_args()
+    tag, labels, load_s = load_tagger(args.model, args.batch_size)
+    if args.serve:
+        return serve(tag, labels, load_s)
+    if not args.files:
+        p.error("give audio files (or --serve)")
+
+    import librosa
+    import musicnn
+    import numpy as np
+    import tensorflow as tf
 
     clip = {f: tag(f) for f in args.files}  # warm-up pass (untimed)
     t0 = time.perf_counter()

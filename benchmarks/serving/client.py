@@ -9,17 +9,23 @@ from pathlib import Path
 
 
 def load_generator(
-    url: str, clip_paths: list[str], concurrency: int, requests: int, client: str = "raw"
+    url: str,
+    clip_paths: list[str],
+    concurrency: int,
+    requests: int,
+    client: str = "raw",
+    path: str = "/predict",
 ) -> dict:
-    """Runs in its own process: ``requests`` POST /predict with ``concurrency`` in flight."""
+    """Runs in its own process: ``requests`` POST ``path`` (``/predict`` and its query) with
+    ``concurrency`` in flight."""
     clips = [Path(p).read_bytes() for p in clip_paths]
     run = _raw_load if client == "raw" else _httpx_load
     try:
         import uvloop
 
-        return uvloop.run(run(url, clips, concurrency, requests))
+        return uvloop.run(run(url, clips, concurrency, requests, path))
     except ImportError:
-        return asyncio.run(run(url, clips, concurrency, requests))
+        return asyncio.run(run(url, clips, concurrency, requests, path))
 
 
 def multipart_request(host: str, port: int, path: str, clip: bytes, filename: str) -> bytes:
@@ -91,14 +97,15 @@ class _Tally:
         }
 
 
-async def _raw_load(url: str, clips: list[bytes], concurrency: int, requests: int) -> dict:
+async def _raw_load(
+    url: str, clips: list[bytes], concurrency: int, requests: int, path: str = "/predict"
+) -> dict:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     payloads = [
-        multipart_request(host, port, "/predict", clip, f"clip{i}.mp3")
-        for i, clip in enumerate(clips)
+        multipart_request(host, port, path, clip, f"clip{i}.mp3") for i, clip in enumerate(clips)
     ]
     tally = _Tally()
     counter = iter(range(requests))
@@ -126,7 +133,9 @@ async def _raw_load(url: str, clips: list[bytes], concurrency: int, requests: in
     return await tally.run([worker() for _ in range(concurrency)])
 
 
-async def _httpx_load(url: str, clips: list[bytes], concurrency: int, requests: int) -> dict:
+async def _httpx_load(
+    url: str, clips: list[bytes], concurrency: int, requests: int, path: str = "/predict"
+) -> dict:
     import httpx
 
     tally = _Tally()
@@ -138,7 +147,7 @@ async def _httpx_load(url: str, clips: list[bytes], concurrency: int, requests: 
             for i in counter:
                 files = {"file": (f"clip{i}.mp3", clips[i % len(clips)], "audio/mpeg")}
                 t = time.perf_counter()
-                r = await client.post("/predict", files=files)
+                r = await client.post(path, files=files)
                 tally.record(r.status_code, time.perf_counter() - t)
 
         return await tally.run([worker() for _ in range(concurrency)])
