@@ -30,9 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models", default="pons_musicnn,won_musicnn", help="served models")
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     p.add_argument("--concurrency", default="1,4", help="served levels (the package: 1)")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--passes-per-round", type=int, default=2,
-                   help="passes over the clips per side and round")  # fmt: skip
+    p.add_argument("--rounds", type=int, default=10, help="rounds of one pass per side")
     p.add_argument("--json-out", type=Path, default=None)
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
@@ -94,10 +92,9 @@ def main(argv: list[str] | None = None) -> dict:
             for side in sides[1:]:
                 timed_pass(side, clips, worker, server.url)
             rounds: list[dict[str, float]] = []
-            batch = clips * args.passes_per_round
             for r in range(args.rounds):
                 order = sides[r % len(sides) :] + sides[: r % len(sides)]
-                rounds.append({s: timed_pass(s, batch, worker, server.url) for s in order})
+                rounds.append({s: timed_pass(s, clips, worker, server.url) for s in order})
                 print(f"round {r + 1}: " + ", ".join(f"{s} {v:.2f}" for s, v in rounds[-1].items())
                       + f" clips/s; load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
         finally:
@@ -108,7 +105,6 @@ def main(argv: list[str] | None = None) -> dict:
         clips=[c.name for c in clips],
         clip_s=CLIP_S,
         rounds=args.rounds,
-        clips_per_pass=len(batch),
         load_avg_before=load_before,
         load_avg_after=os.getloadavg(),
         cores=os.cpu_count(),
