@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         description="Let onnxruntime's intra-op threads spin between runs (lower latency, but "
         "they burn cores that decoding needs).",
     )
+    ort_cpu_arena: bool = Field(
+        True,
+        description="onnxruntime's CPU memory arena: activation buffers are reused from run to "
+        "run instead of coming from mmap and being zeroed page by page in every run (see "
+        "docs/API.md, session options).",
+    )
     log_level: str = Field("INFO", description="Log level of the 'app' logger.")
     # -- hardening: admission, timeouts, access (docs/SECURITY.md) --------------------------
     max_uploads: int = Field(

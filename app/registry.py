@@ -354,10 +354,11 @@ class ModelRegistry:
         side). Spinning is off by default: between runs spinning threads would take CPU from
         the decoders. Full graph optimisation (fusions, layout).
 
-        Memory: on CPU the arena and memory patterns are off: with them onnxruntime keeps the
-        activation buffers of the largest batch it has ever run, plus a pattern per batch size,
-        at no gain in speed; without them large buffers come from mmap and go back to the OS
-        after each run, so RSS stays flat. On CUDA the device memory has its own arena
+        Memory: on CPU the arena is on (``ort_cpu_arena``) and memory patterns off: without the
+        arena every run's large buffers come from mmap (the server pins the mmap threshold) and
+        are zeroed page by page again, a third of the CPU of a run; with it the buffers of the
+        largest batches run at once (``max_batch`` rows per thread) stay allocated. Patterns
+        (one per batch size) only add memory. On CUDA the device memory has its own arena
         (``arena_extend_strategy``) and patterns pay off: batch buckets mean few shapes.
         """
         s = self.settings
@@ -366,7 +367,7 @@ class ModelRegistry:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.intra_op_num_threads = s.intra_op(cuda)
         options.inter_op_num_threads = 1
-        options.enable_cpu_mem_arena = False
+        options.enable_cpu_mem_arena = s.ort_cpu_arena
         options.enable_mem_pattern = cuda
         options.add_session_config_entry(
             "session.intra_op.allow_spinning", "1" if s.ort_spinning else "0"

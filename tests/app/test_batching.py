@@ -487,7 +487,10 @@ def test_session_options_are_deliberate(models_dir: Path) -> None:
     assert model.workers == settings.cores and model.max_batch == 4
     assert cpu.execution_mode == app.registry.ort.ExecutionMode.ORT_SEQUENTIAL
     assert cpu.graph_optimization_level == app.registry.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    assert not cpu.enable_cpu_mem_arena and not cpu.enable_mem_pattern
+    # The CPU arena reuses activation buffers (no mmap + page zeroing per run); no patterns.
+    assert cpu.enable_cpu_mem_arena and not cpu.enable_mem_pattern
+    lean = app.registry.ModelRegistry(Settings(models_dir=models_dir, ort_cpu_arena=False))
+    assert not lean.session_options(cuda=False).enable_cpu_mem_arena
     assert registry.session_options(cuda=True).enable_mem_pattern
     assert registry.buckets("CUDAExecutionProvider") and not registry.buckets(
         "CPUExecutionProvider"
