@@ -156,3 +156,12 @@ def test_unknown_codec_says_so() -> None:
 def test_playlists_and_text_are_not_opened(data: bytes) -> None:
     with pytest.raises(AudioDecodeError, match="^not a known audio or video format$"):
         load(data)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_channel_mix_is_bit_identical_to_the_numpy_mean(channels: int) -> None:
+    from tagging.decoders import _mono
+
+    stereo = sf.read(JAMENDO_44K_STEREO, dtype="float32", always_2d=True)[0]  # (n, 2) real
+    block = np.concatenate([stereo, stereo[:, :1]], axis=1)[:, :channels]
+    assert np.array_equal(_mono(block), block.mean(axis=1, dtype=np.float32))
