@@ -19,10 +19,12 @@ for its answers. Variants (``VARIANTS``):
   synthetic ones (``training.data.synth``): QDQ and QOperator formats, U8S8 and S8S8.
 
 Each round runs every variant once (order rotated per round); the figure is the median clips/s
-and process CPU per clip; ``vs_served`` is the median of the per-round ratios. Answers: clip
+and process CPU per clip; ``vs_served`` is the median of the per-round wall-clock ratios,
+``cpu_vs_served`` that of served CPU / variant CPU (> 1: less CPU per clip; the steadier figure
+on a shared machine, and what bounds a saturated server's throughput). Answers: clip
 probabilities (mean over the clip rule's chunks) on the parity recordings against ``served``:
-same top 3 on each, max |Δp|. The rule for keeping a variant (issue 19): faster here and the
-same top 3 on every parity recording with max |Δp| <= 0.02.
+same top 3 on each, max |Δp|. The rule for keeping a variant (issue 19): faster here (both
+ratios > 1) and the same top 3 on every parity recording with max |Δp| <= 0.02.
 """
 
 from __future__ import annotations
