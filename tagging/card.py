@@ -188,6 +188,12 @@ class ModelCard(BaseModel):
     parity: dict[str, Any] | None = Field(
         None, description="The ports' parity check against the original implementation."
     )
+    quantization: dict[str, Any] | None = Field(
+        None,
+        description="An int8 model (scripts/make_int8.py): the fp32 model it comes from, the "
+        "recipe, and its agreement with the fp32 model on the parity recordings (top 3, "
+        "max |dp|); null for fp32 models.",
+    )
     evaluation: dict[str, Any] | None = Field(
         None,
         description="Legacy: the run's evaluation.json as exported (or null); kept as written, "
