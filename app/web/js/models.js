@@ -1,0 +1,153 @@
+// The Models view: a leaderboard per data source from GET /models (real MTAT first, synthetic
+// last), each sorted by its macro score, the data described once per source, per-tag scores
+// folded under each row.
+import { $, el, fmt, colour, ink, markScrollable } from "./dom.js";
+import { state, trainedOnText } from "./api.js";
+
+// Data sources by evaluation id, in the order shown; what each one means, said once.
+const SOURCES = [
+  { key: "mtat", test: /^mtat/, title: "Real MTAT test split",
+    note: "MagnaTagATune test clips: the real music these tags come from." },
+  { key: "real", test: /^real/, title: "Real recordings (not MTAT)",
+    note: "A handful of real recordings with weak labels among the project's ten tags: " +
+      "a sanity check, too small to rank models by." },
+  { key: "synthetic", test: /^synthetic/, title: "Synthetic test split",
+    note: "Generated audio: high scores show that the pipeline works end to end, not that a " +
+      "model describes music." },
+  { key: "other", test: /./, title: "Other data", note: "" },
+];
+const METRICS = { roc_auc: "ROC-AUC", pr_auc: "PR-AUC" };
+
+const sourceOf = (ev) => SOURCES.find((s) => s.test.test(ev.id || "")) || SOURCES.at(-1);
+const realMTAT = (m) => m.trained_on === "mtat";
+const short = (p) => (p ? p.replace(/ExecutionProvider$/, "") : null);
+const origin = (ev) => (ev.measured_by === "project" ? "measured by this project"
+  : `published by ${ev.source || ev.citation || "its source"}`);
+
+// Rows of one source: each model's first evaluation on it, sorted by macro `metric` (missing
+// values last), with the letter of its data description when the source has several. Each
+// description is said once: the data, then who measured it (naming the models where that
+// differs between them).
+function board(models, source, metric) {
+  const rows = [];
+  for (const m of models) {
+    const ev = (m.evaluations || []).find((e) => sourceOf(e) === source);
+    if (ev) rows.push({ model: m, ev });
+  }
+  const value = (r) => r.ev.macro?.[metric];
+  rows.sort((a, b) => (value(b) ?? -1) - (value(a) ?? -1) || a.model.name.localeCompare(b.model.name));
+  const names = [...new Set(rows.map((r) => r.ev.data))];
+  const data = names.map((d) => {
+    const same = rows.filter((r) => r.ev.data === d);
+    const origins = [...new Set(same.map((r) => origin(r.ev)))];
+    return origins.length === 1 ? `${d} (${origins[0]})` : `${d}; ` + origins.map((o) =>
+      `${same.filter((r) => origin(r.ev) === o).map((r) => r.model.name).join(", ")}: ${o}`).join("; ");
+  });
+  rows.forEach((r) => { r.letter = data.length > 1 ? "ABCDEFGHIJ"[names.indexOf(r.ev.data)] : null; });
+  return { rows, data };
+}
+
+export function renderModels(models) {
+  const list = models.models;
+  const metric = $("metric").value;
+  const real = list.filter(realMTAT), synthetic = list.filter((m) => m.trained_on === "synthetic");
+  const providers = new Set(list.filter((m) => m.loaded).map((m) => m.provider));
+  const unevaluated = list.filter((m) => !(m.evaluations || []).length).map((m) => m.name);
+  $("models-summary").replaceChildren(
+    `${list.length} models: ${real.length ? `${real.length} trained on real MTAT audio` : "none trained on real MTAT audio"}` +
+    `${synthetic.length ? `, ${synthetic.length} on synthetic audio (pipeline demos)` : ""}. ` +
+    `Default: ${models.default_model ?? "none"}. ` +
+    (providers.size === 1 ? `Loaded models run on ${short([...providers][0])} (${[...providers][0]}). ` : "") +
+    `Macro scores are the mean over the tags each evaluation scores (its row says how many); ` +
+    "ROC-AUC 0.5 is chance." +
+    (unevaluated.length ? ` Not evaluated: ${unevaluated.join(", ")}.` : ""));
+  const filter = $("source-filter");
+  const chosen = filter.value || "all";
+  const boards = SOURCES.map((s) => ({ source: s, ...board(list, s, metric) })).filter((b) => b.rows.length);
+  filter.replaceChildren(el("option", { value: "all", text: "All data sources" }),
+    ...boards.map((b) => el("option", { value: b.source.key, text: `${b.source.title} (${b.rows.length})` })));
+  filter.value = boards.some((b) => b.source.key === chosen) ? chosen : "all";
+  $("leaderboard").replaceChildren(...boards.map((b) =>
+    boardSection(b, metric, providers.size !== 1)));
+  showSource();
+  const invalid = Object.entries(models.invalid || {});
+  $("models-invalid").hidden = !invalid.length;
+  $("models-invalid").textContent = invalid.map(([n, why]) => `${n}: ${why}`).join("; ");
+}
+
+export function showSource() {
+  const key = $("source-filter").value;
+  for (const section of $("leaderboard").children) {
+    section.hidden = key !== "all" && section.dataset.source !== key;
+  }
+  markScrollable();
+}
+
+function boardSection({ source, rows, data }, metric, perRowProvider) {
+  const id = `board-${source.key}`;
+  const label = METRICS[metric];
+  const notes = data.length === 1
+    ? [el("p", { class: "data-note" }, el("strong", { text: "Data: " }), data[0])]
+    : [el("ul", { class: "data-note" }, ...data.map((d, i) =>
+      el("li", {}, el("strong", { text: `Data ${"ABCDEFGHIJ"[i]}: ` }), d)))];
+  return el("section", { class: "board", "data-source": source.key, "aria-labelledby": `${id}-title` },
+    el("h3", { id: `${id}-title`, text: source.title }),
+    source.note ? el("p", { class: "hint", text: source.note }) : null,
+    ...notes,
+    el("div", { class: "table-wrap scroll-box", role: "region", "aria-label": `Leaderboard: ${source.title}` },
+      el("table", { class: "leaderboard", "data-source": source.key },
+        el("caption", { text: `Sorted by macro ${label}, highest first` }),
+        el("thead", {}, el("tr", {},
+          el("th", { scope: "col", text: "Model" }),
+          el("th", { scope: "col", class: "num", "aria-sort": metric === "roc_auc" ? "descending" : null, text: "ROC-AUC" }),
+          el("th", { scope: "col", class: "num", "aria-sort": metric === "pr_auc" ? "descending" : null, text: "PR-AUC" }),
+          el("th", { scope: "col", text: "Per tag" }))),
+        el("tbody", {}, ...rows.flatMap((row, i) => boardRows(row, i, `${id}-${i}`, metric, perRowProvider))))));
+}
+
+function boardRows({ model: m, ev, letter }, i, id, metric, perRowProvider) {
+  const scored = Object.values(ev.per_tag || {}).filter((s) => typeof s?.[metric] === "number").length;
+  const meta = [m.architecture, m.parameters ? `${Number(m.parameters).toLocaleString("en")} params` : null,
+    `${Object.keys(ev.per_tag || {}).length || m.tags.length} tags`, letter ? `data ${letter}` : null,
+    perRowProvider ? (m.loaded ? short(m.provider) : "not loaded") : null].filter(Boolean).join(" · ");
+  const button = el("button", { type: "button", class: "secondary small", "aria-expanded": "false",
+    "aria-controls": id, "aria-label": `Per-tag scores of ${m.name}`, text: "Show" });
+  const detail = el("tr", { class: "detail", id, hidden: "hidden" },
+    el("td", { colspan: "4" }, perTag(m, ev, metric)));
+  button.addEventListener("click", () => {
+    const open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "Hide" : "Show";
+    detail.hidden = !open;
+    markScrollable();
+  });
+  return [el("tr", { "data-model": m.name, "data-real": String(realMTAT(m)) },
+    el("th", { scope: "row" },
+      el("span", { class: "rank", text: `${i + 1}.` }), " ",
+      el("span", { class: "model-name", text: m.name }),
+      m.default ? el("span", { class: "badge", text: "default" }) : null,
+      el("span", { class: realMTAT(m) ? "badge real" : "badge", text: trainedOnText(m) }),
+      el("span", { class: "meta", text: meta })),
+    el("td", { class: "num", text: fmt(ev.macro?.roc_auc) }),
+    el("td", { class: "num", text: fmt(ev.macro?.pr_auc) }),
+    el("td", {}, scored ? button : el("span", { class: "hint", text: "none" }))), detail];
+}
+
+// One model's per-tag scores on one source: a cell per tag, coloured by the score (ROC-AUC from
+// chance 0.5 to 1, PR-AUC from 0 to 1), its text white or black by the cell's luminance.
+function perTag(m, ev, metric) {
+  const lo = metric === "roc_auc" ? 0.5 : 0;
+  const scale = (v) => (typeof v === "number" ? (v - lo) / (1 - lo) : NaN);
+  const tags = Object.keys(ev.per_tag || {});
+  return el("ul", { class: "score-grid", "aria-label": `${METRICS[metric]} per tag of ${m.name}` },
+    ...tags.map((tag) => {
+      const v = ev.per_tag[tag]?.[metric];
+      return el("li", { class: "score", "data-tag": tag,
+        style: `background: ${colour(scale(v))}; color: ${typeof v === "number" ? ink(scale(v)) : "#111"}` },
+      el("span", { class: "score-tag", text: tag }), el("span", { class: "score-value", text: fmt(v) }));
+    }));
+}
+
+export function rerenderModels() {
+  if (state.models) renderModels(state.models);
+}
