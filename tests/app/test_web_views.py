@@ -197,9 +197,17 @@ def test_synonyms_grouped_with_their_max(
         members = row.locator(".bar-members").inner_text()
         assert members.startswith("max of:") and all(t in members for t in group)
     assert page.locator("#group-hint").is_visible()
+    # Decided synonyms make one chip: "no vocals (no vocals, no vocal)".
+    group_of = {t: g[0] for g in groups for t in g}
+    merged: dict[str, list[str]] = {}
+    for label in answer["labels"]:
+        merged.setdefault(group_of.get(label, label), []).append(label)
+    chips = [k if v == [k] else f"{k} ({', '.join(v)})" for k, v in merged.items()]
+    assert page.locator("#labels li").all_inner_texts() == chips
     assert split_words(page) == []
     page.get_by_label("group synonyms").uncheck()
     assert rows.count() == 50 and page.locator("#bars li[data-group]").count() == 0
+    assert page.locator("#labels li").all_inner_texts() == answer["labels"]
 
 
 def test_copy_and_download_the_result(web: Watched, real_models_server: str, answer: dict) -> None:

@@ -50,22 +50,15 @@ function board(models, source, metric) {
 export function renderModels(models) {
   const list = models.models;
   const metric = $("metric").value;
-  const real = list.filter(realMTAT), synthetic = list.filter((m) => m.trained_on === "synthetic");
   const providers = new Set(list.filter((m) => m.loaded).map((m) => m.provider));
-  const unevaluated = list.filter((m) => !(m.evaluations || []).length).map((m) => m.name);
-  $("models-summary").replaceChildren(
-    `${list.length} models: ${real.length ? `${real.length} trained on real MTAT audio` : "none trained on real MTAT audio"}` +
-    `${synthetic.length ? `, ${synthetic.length} on synthetic audio (pipeline demos)` : ""}. ` +
-    `Default: ${models.default_model ?? "none"}. ` +
-    (providers.size === 1 ? `Loaded models run on ${short([...providers][0])} (${[...providers][0]}). ` : "") +
-    `Macro scores are the mean over the tags each evaluation scores (its row says how many); ` +
-    "ROC-AUC 0.5 is chance." +
-    (unevaluated.length ? ` Not evaluated: ${unevaluated.join(", ")}.` : ""));
+  $("models-summary").textContent = sharedFacts(models, providers);
   const filter = $("source-filter");
   const chosen = filter.value || "all";
-  const boards = SOURCES.map((s) => ({ source: s, ...board(list, s, metric) })).filter((b) => b.rows.length);
+  const boards = SOURCES.map((s) => ({ source: s, ...board(list, s, metric) }))
+    .filter((b) => b.rows.length);
   filter.replaceChildren(el("option", { value: "all", text: "All data sources" }),
-    ...boards.map((b) => el("option", { value: b.source.key, text: `${b.source.title} (${b.rows.length})` })));
+    ...boards.map((b) => el("option", { value: b.source.key,
+      text: `${b.source.title} (${b.rows.length})` })));
   filter.value = boards.some((b) => b.source.key === chosen) ? chosen : "all";
   $("leaderboard").replaceChildren(...boards.map((b) =>
     boardSection(b, metric, providers.size !== 1)));
@@ -73,6 +66,25 @@ export function renderModels(models) {
   const invalid = Object.entries(models.invalid || {});
   $("models-invalid").hidden = !invalid.length;
   $("models-invalid").textContent = invalid.map(([n, why]) => `${n}: ${why}`).join("; ");
+}
+
+// What holds for every row, said once above the boards: counts by training data, the default,
+// the provider (when all loaded models share one), what "macro" means, who has no evaluation.
+function sharedFacts(models, providers) {
+  const list = models.models;
+  const real = list.filter(realMTAT).length;
+  const synthetic = list.filter((m) => m.trained_on === "synthetic").length;
+  const unevaluated = list.filter((m) => !(m.evaluations || []).length).map((m) => m.name);
+  const only = providers.size === 1 ? [...providers][0] : null;
+  return [
+    `${list.length} models: ${real || "none"} trained on real MTAT audio` +
+      (synthetic ? `, ${synthetic} on synthetic audio (pipeline demos).` : "."),
+    `Default: ${models.default_model ?? "none"}.`,
+    only ? `Loaded models run on ${short(only)} (${only}).` : null,
+    "Macro scores are the mean over the tags each evaluation scores (its row says how many); " +
+      "ROC-AUC 0.5 is chance.",
+    unevaluated.length ? `Not evaluated: ${unevaluated.join(", ")}.` : null,
+  ].filter(Boolean).join(" ");
 }
 
 export function showSource() {
@@ -94,30 +106,35 @@ function boardSection({ source, rows, data }, metric, perRowProvider) {
     el("h3", { id: `${id}-title`, text: source.title }),
     source.note ? el("p", { class: "hint", text: source.note }) : null,
     ...notes,
-    el("div", { class: "table-wrap scroll-box", role: "region", "aria-label": `Leaderboard: ${source.title}` },
-      el("table", { class: "leaderboard", "data-source": source.key },
-        el("caption", { text: `Sorted by macro ${label}, highest first` }),
-        el("thead", {}, el("tr", {},
-          el("th", { scope: "col", text: "Model" }),
-          el("th", { scope: "col", class: "num", "aria-sort": metric === "roc_auc" ? "descending" : null, text: "ROC-AUC" }),
-          el("th", { scope: "col", class: "num", "aria-sort": metric === "pr_auc" ? "descending" : null, text: "PR-AUC" }),
-          el("th", { scope: "col", text: "Per tag" }))),
-        el("tbody", {}, ...rows.flatMap((row, i) => boardRows(row, i, `${id}-${i}`, metric, perRowProvider))))));
+    el("div", { class: "table-wrap scroll-box", role: "region",
+      "aria-label": `Leaderboard: ${source.title}` },
+    el("table", { class: "leaderboard", "data-source": source.key },
+      el("caption", { text: `Sorted by macro ${label}, highest first` }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Model" }),
+        ...Object.entries(METRICS).map(([key, name]) => el("th", { scope: "col", class: "num",
+          "aria-sort": key === metric ? "descending" : null, text: name })),
+        el("th", { scope: "col", text: "Per tag" }))),
+      el("tbody", {}, ...rows.flatMap((row, i) =>
+        boardRows(row, i, `${id}-${i}`, metric, perRowProvider))))));
 }
 
 function boardRows({ model: m, ev, letter }, i, id, metric, perRowProvider) {
-  const scored = Object.values(ev.per_tag || {}).filter((s) => typeof s?.[metric] === "number").length;
-  const meta = [m.architecture, m.parameters ? `${Number(m.parameters).toLocaleString("en")} params` : null,
-    `${Object.keys(ev.per_tag || {}).length || m.tags.length} tags`, letter ? `data ${letter}` : null,
-    perRowProvider ? (m.loaded ? short(m.provider) : "not loaded") : null].filter(Boolean).join(" · ");
+  const scores = Object.values(ev.per_tag || {});
+  const scored = scores.some((s) => typeof s?.[metric] === "number");
+  const meta = [m.architecture,
+    m.parameters ? `${Number(m.parameters).toLocaleString("en")} params` : null,
+    `${scores.length || m.tags.length} tags`, letter ? `data ${letter}` : null,
+    perRowProvider ? (m.loaded ? short(m.provider) : "not loaded") : null,
+  ].filter(Boolean).join(" · ");
   const button = el("button", { type: "button", class: "secondary small", "aria-expanded": "false",
-    "aria-controls": id, "aria-label": `Per-tag scores of ${m.name}`, text: "Show" });
+    "aria-controls": id, "aria-label": `Show per-tag scores of ${m.name}`, text: "Show" });
   const detail = el("tr", { class: "detail", id, hidden: "hidden" },
     el("td", { colspan: "4" }, perTag(m, ev, metric)));
   button.addEventListener("click", () => {
     const open = button.getAttribute("aria-expanded") !== "true";
     button.setAttribute("aria-expanded", String(open));
-    button.textContent = open ? "Hide" : "Show";
+    button.textContent = open ? "Hide" : "Show"; // the visible word starts the accessible name
+    button.setAttribute("aria-label", `${button.textContent} per-tag scores of ${m.name}`);
     detail.hidden = !open;
     markScrollable();
   });
@@ -143,7 +160,7 @@ function perTag(m, ev, metric) {
     ...tags.map((tag) => {
       const v = ev.per_tag[tag]?.[metric];
       return el("li", { class: "score", "data-tag": tag,
-        style: `background: ${colour(scale(v))}; color: ${typeof v === "number" ? ink(scale(v)) : "#111"}` },
+        style: `background: ${colour(scale(v))}; color: ${ink(scale(v))}` },
       el("span", { class: "score-tag", text: tag }), el("span", { class: "score-value", text: fmt(v) }));
     }));
 }
