@@ -251,29 +251,36 @@ def test_one_sentence_for_chunks_and_segments(
     assert page.locator("#heatmap svg").get_attribute("data-segments") == str(len(segments))
 
 
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five minutes of a changing tone as MP3 (longer than cnn1d's chunks can cover)."""
+    path = tmp_path_factory.mktemp("long") / "long.mp3"
+    path.write_bytes(audio_bytes(tone(300.0, 16000), 16000, "MP3"))
+    return path
+
+
 def test_long_file_says_how_much_was_heard(
-    web: Watched, real_models_server: str, tmp_path: Path
+    web: Watched, real_models_server: str, long_file: Path
 ) -> None:
     """A 5-minute recording on cnn1d (16 evenly spaced chunks of 2 s): the headline hears part
     of it, and the page says how much."""
-    path = tmp_path / "long.mp3"
-    path.write_bytes(audio_bytes(tone(300.0, 16000), 16000, "MP3"))
     answer = httpx.post(
         real_models_server + "/predict?model=cnn1d",
-        files={"file": (path.name, path.read_bytes(), "audio/mpeg")},
+        files={"file": (long_file.name, long_file.read_bytes(), "audio/mpeg")},
         timeout=120,
     ).json()
     assert answer["heard_s"] < answer["duration_s"] - 1
     page = web.page
     page.goto(real_models_server + "/")
     page.wait_for_selector("#model option[value='cnn1d']", state="attached")
-    page.get_by_label("Audio file").set_input_files(path)
+    page.get_by_label("Audio file").set_input_files(long_file)
     page.get_by_label("Model", exact=True).select_option("cnn1d")
     page.get_by_role("button", name="Tag").click()
     page.wait_for_selector("#bars li")
     text = page.locator("#coverage").inner_text()
     pct = round(100 * answer["heard_s"] / answer["duration_s"])
-    assert f"covering {round(answer['heard_s'], 1):g} s of the 300.0-s track ({pct} %" in text
+    track = f"{answer['duration_s']:.1f}-s track"
+    assert f"covering {round(answer['heard_s'], 1):g} s of the {track} ({pct} %" in text
 
 
 def test_heatmap_table_and_sticky_player(
