@@ -13,8 +13,9 @@ Agreement with the fp32 model, on the four parity recordings of
 probabilities = mean over the card's clip-rule chunks): the same top 3 on every one and max
 |Δp| <= 0.02 over the 50 tags (issue 19), else nothing is written. The card is the fp32 card
 with the new name and a ``quantization`` field (recipe, agreement, the fp32 model it comes
-from); its ``evaluations`` and ``calibration`` are left out, since they were measured on the
-fp32 model, so it decides nothing unless given a threshold.
+from); its ``evaluations`` are the fp32 model's, each marked so (``model``), and its
+``calibration`` is left out (thresholds fitted on the fp32 predictions): it decides nothing
+unless given a threshold.
 """
 
 from __future__ import annotations
@@ -96,8 +97,9 @@ def main() -> int:
         dst.mkdir(exist_ok=True)
         shutil.copyfile(onnx_int8, dst / "model.onnx")
     data = json.loads((src / "card.json").read_text())
-    for key in ("evaluations", "evaluation", "calibration"):
-        data.pop(key, None)
+    data.pop("calibration", None)  # thresholds fitted on the fp32 model's predictions
+    for entry in data.get("evaluations") or []:  # the fp32 model's, said so on each
+        entry["model"] = f"{args.name} (fp32); not re-measured for this int8 model"
     fmt, act, weight = INT8[RECIPE]
     data["name"] = dst.name
     data["architecture"] = f"{data.get('architecture')} (static int8)"
@@ -109,12 +111,11 @@ def main() -> int:
         "calibration": f"MinMax on {len(calib)} chunks: the five real recordings of tests/data "
         "(clip-rule chunks) and 16 synthetic clips (one chunk each)",
         "agreement": agree,
-        "note": f"evaluations and calibrated thresholds of {args.name} were measured on the fp32 "
-        "model and are not copied: this model decides nothing unless given a threshold",
+        "note": f"evaluations are those of {args.name} (fp32), marked so; its calibrated "
+        "thresholds are not copied: this model decides nothing unless given a threshold",
         "command": f"python scripts/make_int8.py {args.name}",
     }  # fmt: skip
-    ModelCard.model_validate(data)  # the service must accept the card
-    (dst / "card.json").write_text(json.dumps(data, indent=1) + "\n")
+    ModelCard.model_validate(data).write(dst / "card.json")
     licence = data.get("licence_file")
     if licence and (src / licence).exists():
         shutil.copyfile(src / licence, dst / licence)
