@@ -14,9 +14,10 @@ for its answers. Variants (``VARIANTS``):
 * ``extended`` / ``basic``: graph optimisation level ORT_ENABLE_EXTENDED / ORT_ENABLE_BASIC.
 * ``nchwc``: ORT_ENABLE_ALL with the NCHWc layout transformer (the card excludes it).
 * ``int8_*``: static int8 (``onnxruntime.quantization.quantize_static``) of the Conv, MatMul and
-  Gemm nodes outside the front-end (STFT convolution and mel bank stay fp32), per-channel
-  weights, calibrated (MinMax) on real chunks (the five real recordings of tests/data) and
-  synthetic ones (``training.data.synth``): QDQ and QOperator formats, U8S8 and S8S8.
+  Gemm nodes outside the front-end (STFT convolution and mel bank stay fp32) and the final
+  classifier Gemm (fp32: the ``embedding`` output stays its input), per-channel weights,
+  calibrated (MinMax) on real chunks (the five real recordings of tests/data) and synthetic
+  ones (``training.data.synth``): QDQ and QOperator formats, U8S8 and S8S8.
 
 Each round runs every variant once (order rotated per round); the figure is the median clips/s
 and process CPU per clip; ``vs_served`` is the median of the per-round wall-clock ratios,
@@ -86,14 +87,26 @@ def calibration_chunks(chunk_samples: int, clip_rule, n_synth: int = 16) -> np.n
     return np.concatenate(rows)[:, :chunk_samples]
 
 
+def classifier(graph, output: str = "probabilities") -> list[str]:
+    """The node feeding the Sigmoid of ``output`` (the last Gemm): kept fp32, so the
+    ``embedding`` output stays the classifier's input (``training.embedding``)."""
+    producers = {o: n for n in graph.node for o in n.output}
+    sigmoid = producers.get(output)
+    if sigmoid is None or sigmoid.op_type != "Sigmoid" or sigmoid.input[0] not in producers:
+        return []
+    return [producers[sigmoid.input[0]].name]
+
+
 def quantize(src: Path, dst: Path, calib: np.ndarray, spec: tuple[str, str, str]) -> None:
-    """Static int8 of the Conv/MatMul/Gemm nodes outside ``/frontend/``, per-channel."""
+    """Static int8 of the Conv/MatMul/Gemm nodes outside ``/frontend/`` and the final
+    classifier, per-channel."""
     import onnx
     from onnxruntime import quantization as q
 
     model = onnx.load(str(src))
     input_name = model.graph.input[0].name
     frontend = [n.name for n in model.graph.node if "/frontend/" in n.name]
+    frontend += classifier(model.graph)
 
     class Reader(q.CalibrationDataReader):
         def __init__(self) -> None:

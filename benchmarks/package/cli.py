@@ -27,7 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--package-python", type=Path,
                    default=Path(os.environ.get("MUSICNN_PYTHON", DEFAULT_PYTHON)),
                    help="python of the musicnn package's venv (env MUSICNN_PYTHON)")  # fmt: skip
-    p.add_argument("--models", default="pons_musicnn,won_musicnn,won_musicnn_int8", help="served models")
+    p.add_argument(
+        "--models", default="pons_musicnn,won_musicnn,won_musicnn_int8", help="served models"
+    )
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     p.add_argument("--concurrency", default="1,4", help="served levels (the package: 1)")
     p.add_argument("--rounds", type=int, default=10, help="rounds of one pass per side")
