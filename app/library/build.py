@@ -1,0 +1,238 @@
+"""``python -m app library build``: tag a library on Ray Data and store its rows in LanceDB.
+
+The pipeline (Ray Data, streaming)::
+
+    from_items(entries)            file entries not yet in the library, one block per batch
+      -> map_batches(TaggerActor)  an actor pool: read + decode + tag each file -> table rows
+      -> iter_batches()            the driver: one Lance commit per batch (LibraryWriter.add)
+
+Without an address a local Ray is started, sized to this machine's usable cores; with
+``--ray-address`` (or ``RAY_ADDRESS``) the job runs on that cluster (the files must be reachable
+from its nodes: a shared mount or an object store). GPU actors (one GPU each) are used when Ray
+sees GPUs and the service's providers allow CUDA.
+
+Interrupted (Ctrl-C, a crash, a killed node), a build loses at most the batches not yet
+committed; a rerun skips the files already in the table (same path, size and mtime) and writes
+no duplicates (rows are merged on ``id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.config import Settings
+from app.library.schema import LibraryManifest
+from app.library.sources import FileEntry, resolve
+from app.library.store import LibraryWriter, existing_manifest
+from app.registry import LoadedModel, ModelRegistry
+from tagging.decisions import rule_for
+
+log = logging.getLogger("app")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    sources: list[str]
+    library: Path
+    model: str | None = None
+    ray_address: str | None = None
+    actors: int = 0  # 0: one per cpus_per_actor CPUs of the cluster (one per GPU on GPUs)
+    cpus_per_actor: int = 1
+    batch_size: int = 16  # files per actor call and per Lance commit
+    retry_errors: bool = False
+
+
+@dataclass
+class BuildSummary:
+    files: int = 0  # found in the sources
+    skipped: int = 0  # already in the library
+    ok: int = 0
+    failed: int = 0
+    wall_s: float = 0.0
+    actors: int = 0
+    gpus: bool = False
+    interrupted: bool = False
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def tagged(self) -> int:
+        return self.ok + self.failed
+
+    @property
+    def files_per_s(self) -> float:
+        return self.tagged / self.wall_s if self.wall_s > 0 else 0.0
+
+    def line(self) -> str:
+        state = "interrupted (rerun to resume)" if self.interrupted else "done"
+        return (
+            f"{state}: {self.files} file(s), {self.skipped} already in the library, "
+            f"{self.tagged} tagged: {self.ok} ok, {self.failed} failed; "
+            f"{self.files_per_s:.2f} clips/s over {self.wall_s:.1f} s "
+            f"({self.actors} {'GPU' if self.gpus else 'CPU'} actor(s))"
+        )
+
+
+class NoEmbeddingError(ValueError):
+    """The model has no ``embedding`` output: its rows could not be searched by similarity."""
+
+
+# -- the model and the manifest ------------------------------------------------------------------
+def choose_model(settings: Settings, library: Path, name: str | None) -> LoadedModel:
+    """The model named, else the library's own, else the service's default; loaded on CPU in
+    the driver only for its card and embedding size."""
+    driver = settings.model_copy(
+        update={"providers": "cpu", "inference_threads": 1, "intra_op_threads": 1}
+    )
+    registry = ModelRegistry(driver)
+    found = existing_manifest(library)
+    model = registry.get(name or (found.model if found else registry.choose_default()))
+    if not model.embedding_size:
+        raise NoEmbeddingError(
+            f"model {model.name!r} has no embedding output (its card names none): a library "
+            "needs embeddings; re-export the model or choose another with --model"
+        )
+    return model
+
+
+def manifest_for(model: LoadedModel, sources: list[str]) -> LibraryManifest:
+    card = model.card
+    rule = rule_for(card)
+    embedding = card.embedding
+    return LibraryManifest(
+        model=model.name,
+        model_version=card.version,
+        tags=list(card.tags),
+        embedding_size=int(model.embedding_size or 0),
+        embedding_layer=embedding.layer if embedding is not None else None,
+        decision_policy=rule.policy if rule.thresholds is not None else None,
+        sources=list(sources),
+    )
+
+
+# -- Ray -----------------------------------------------------------------------------------------
+def temp_dir() -> str:
+    """Ray's session folder: under the system's temporary folder, never in the repository."""
+    return os.path.join(tempfile.gettempdir(), "ray")
+
+
+def start_ray(address: str | None, cores: int) -> bool:
+    """Connect to ``address`` (or ``RAY_ADDRESS``), else start a local Ray of ``cores`` CPUs;
+    True if this call started or connected (and so should shut it down)."""
+    import ray
+
+    if ray.is_initialized():  # an embedding program (a test) already holds a Ray
+        return False
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=cores, _temp_dir=temp_dir(), **quiet)
+    return True
+
+
+def quiet_ray_data() -> None:
+    """No Ray Data progress bars or execution banners (the build prints its own)."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def actor_plan(options: BuildOptions, settings: Settings) -> tuple[int, int]:
+    """``(actors, gpus per actor)``: one actor per GPU when Ray sees GPUs and CUDA is allowed,
+    else one per ``cpus_per_actor`` CPUs of the cluster (or ``--actors``)."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    if gpus and settings.providers != "cpu":
+        return options.actors or gpus, 1
+    cpus = int(resources.get("CPU", 1))
+    return options.actors or max(1, cpus // options.cpus_per_actor), 0
+
+
+def dataset(entries: list[FileEntry], options: BuildOptions, settings: Settings, model: str):
+    """The lazy Ray Data pipeline: entries -> TaggerActor pool -> rows."""
+    import ray.data
+
+    from app.library.actor import TaggerActor
+
+    actors, gpus = actor_plan(options, settings)
+    blocks = max(1, math.ceil(len(entries) / options.batch_size))
+    ds = ray.data.from_items([e.as_dict() for e in entries], override_num_blocks=blocks)
+    return (
+        ds.map_batches(
+            TaggerActor,
+            fn_constructor_kwargs={
+                "settings": settings,
+                "model": model,
+                "cpus": options.cpus_per_actor,
+            },
+            batch_size=options.batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=options.cpus_per_actor,
+            num_gpus=gpus,
+        ),
+        actors,
+        bool(gpus),
+    )
+
+
+# -- the build -----------------------------------------------------------------------------------
+def build(options: BuildOptions, settings: Settings) -> BuildSummary:
+    """Tag every file of ``options.sources`` not yet in the library; rows committed per batch.
+
+    Raises :class:`app.library.store.ModelMismatchError`, :class:`NoEmbeddingError` or
+    :class:`app.errors.ServiceError` (unknown model) before any work is done."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    summary = BuildSummary()
+    entries, summary.missing = resolve(options.sources)
+    summary.files = len(entries)
+    model = choose_model(settings, options.library, options.model)
+    writer = LibraryWriter.open(options.library, manifest_for(model, options.sources))
+    done = writer.done_keys(retry_errors=options.retry_errors)
+    todo = [e for e in entries if e.key() not in done]
+    summary.skipped = len(entries) - len(todo)
+    if not todo:
+        writer.finish()
+        summary.wall_s = time.perf_counter() - t0
+        return summary
+    started = start_ray(options.ray_address, settings.cores)
+    try:
+        quiet_ray_data()
+        ds, summary.actors, summary.gpus = dataset(todo, options, settings, model.name)
+        bar = tqdm(total=len(todo), unit="file", desc="tagging", file=sys.stderr)
+        with bar:
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                writer.add(batch)  # one Lance commit
+                for row in batch.select(["path", "status", "error"]).to_pylist():
+                    if row["status"] == "ok":
+                        summary.ok += 1
+                    else:
+                        summary.failed += 1
+                        bar.write(f"error: {row['path']}: {row['error']}", file=sys.stderr)
+                bar.update(batch.num_rows)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        writer.finish()
+        summary.wall_s = time.perf_counter() - t0
+        if started:
+            import ray
+
+            ray.shutdown()
+    return summary
