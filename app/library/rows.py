@@ -53,13 +53,16 @@ def ok_row(entry: dict[str, Any], data: bytes, result: TagResult, model: RowMode
     if present is not None:
         labels = model.rule.labels(model.tags, range(len(model.tags)), probs)
     embedding = result.embedding
+    if embedding is None or not (np.isfinite(probs).all() and np.isfinite(embedding).all()):
+        why = "no embedding" if embedding is None else "the model returned NaN or infinity"
+        return error_row(entry, f"{why} (model {model.name})", model, data)
     return {
         **_base(entry, model),
         "content_hash": hashlib.sha256(data).hexdigest(),
         "duration_s": float(result.duration_s),
         "probabilities": probs.tolist(),
         "labels": labels,
-        "embedding": None if embedding is None else np.asarray(embedding, np.float32).tolist(),
+        "embedding": np.asarray(embedding, np.float32).tolist(),  # (D,)
         "status": "ok",
         "error": None,
     }

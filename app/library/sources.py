@@ -117,32 +117,41 @@ def _uri_prefix(uri: str) -> str:
     return uri.partition("://")[0] + "://"
 
 
-def _info_entry(info: pafs.FileInfo, scheme: str, root: str) -> FileEntry:
+def split_query(uri: str) -> tuple[str, str]:
+    """``s3://b/k?region=x`` -> (``s3://b/k``, ``?region=x``): file system options, not a glob."""
+    base, sep, query = uri.partition("?")
+    return (base, sep + query) if sep and "=" in query else (uri, "")
+
+
+def _info_entry(info: pafs.FileInfo, prefix: str, root: str, query: str) -> FileEntry:
     rel = info.path[len(root) :].lstrip("/") if info.path.startswith(root) else info.base_name
     mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
-    return FileEntry(scheme + info.path, rel or info.base_name, int(info.size or 0), mtime)
+    return FileEntry(prefix + info.path + query, rel or info.base_name, int(info.size or 0), mtime)
 
 
 def uri_entries(source: str, filesystem_for: FileSystemFor = default_filesystem) -> list[FileEntry]:
-    """A URI: one object, a prefix (listed recursively, audio suffixes only) or a glob."""
-    scheme = _uri_prefix(source)
+    """A URI: one object, a prefix (listed recursively, audio suffixes only) or a glob (matched
+    against the whole URI: ``*`` crosses folders). Entries keep the URI's query (options such as
+    ``?region=...``) so the actors open them the same way."""
+    base, query = split_query(source)
+    prefix = _uri_prefix(base)
     pattern = None
-    if GLOB_CHARS & set(source):
-        fixed = source[: min(source.index(c) for c in GLOB_CHARS if c in source)]
-        source, pattern = fixed.rpartition("/")[0], source
-    fs, root = filesystem_for(source)
+    if GLOB_CHARS & set(base):
+        fixed = base[: min(base.index(c) for c in GLOB_CHARS if c in base)]
+        base, pattern = fixed.rpartition("/")[0], base
+    fs, root = filesystem_for(base + query)
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.File:
-        return [_info_entry(info, scheme, PurePosixPath(root).parent.as_posix())]
+        return [_info_entry(info, prefix, PurePosixPath(root).parent.as_posix(), query)]
     if info.type != pafs.FileType.Directory:
         return []
     listed = fs.get_file_info(pafs.FileSelector(root, recursive=True))
     files = sorted((i for i in listed if i.type == pafs.FileType.File), key=lambda i: i.path)
-    if pattern is not None:  # matched against the whole URI (``*`` crosses folders)
-        files = [i for i in files if fnmatch.fnmatchcase(scheme + i.path, pattern)]
+    if pattern is not None:
+        files = [i for i in files if fnmatch.fnmatchcase(prefix + i.path, pattern)]
     else:
         files = [i for i in files if is_audio(i.base_name)]
-    return [_info_entry(i, scheme, root) for i in files]
+    return [_info_entry(i, prefix, root, query) for i in files]
 
 
 def open_uri(uri: str, filesystem_for: FileSystemFor = default_filesystem) -> bytes:

@@ -105,7 +105,7 @@ class LibraryWriter:
             self.table.merge_insert("id")
             .when_matched_update_all()
             .when_not_matched_insert_all()
-            .execute(rows)
+            .execute(rows, on_bad_vectors="null")  # error rows have no embedding (null)
         )
 
     def finish(self) -> None:
