@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,12 +130,15 @@ def start_ray(address: str | None, cores: int) -> bool:
 
     if ray.is_initialized():  # an embedding program (a test) already holds a Ray
         return False
-    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        ray.init(address=address, **quiet)
-    else:
-        ray.init(num_cpus=cores, _temp_dir=temp_dir(), **quiet)
+    with warnings.catch_warnings():
+        # Ray forks and at once execs its processes: lancedb's fork warning does not apply.
+        warnings.filterwarnings("ignore", "lancedb fork support", RuntimeWarning)
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(num_cpus=cores, _temp_dir=temp_dir(), **quiet)
     return True
 
 
@@ -146,7 +150,7 @@ def quiet_ray_data() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def actor_plan(options: BuildOptions, settings: Settings) -> tuple[int, int]:
@@ -170,6 +174,7 @@ def dataset(entries: list[FileEntry], options: BuildOptions, settings: Settings,
 
     actors, gpus = actor_plan(options, settings)
     blocks = max(1, math.ceil(len(entries) / options.batch_size))
+    actors = min(actors, blocks)  # no actor without a batch to tag
     ds = ray.data.from_items([e.as_dict() for e in entries], override_num_blocks=blocks)
     return (
         ds.map_batches(
