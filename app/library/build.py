@@ -32,7 +32,8 @@ from app.config import Settings
 from app.library.schema import LibraryManifest
 from app.library.sources import FileEntry, resolve
 from app.library.store import LibraryWriter, existing_manifest
-from app.registry import LoadedModel, ModelRegistry
+from app.registry import ModelRegistry
+from tagging.card import ModelCard
 from tagging.decisions import rule_for
 
 log = logging.getLogger("app")
@@ -85,33 +86,30 @@ class NoEmbeddingError(ValueError):
 
 
 # -- the model and the manifest ------------------------------------------------------------------
-def choose_model(settings: Settings, library: Path, name: str | None) -> LoadedModel:
-    """The model named, else the library's own, else the service's default; loaded on CPU in
-    the driver only for its card and embedding size."""
-    driver = settings.model_copy(
-        update={"providers": "cpu", "inference_threads": 1, "intra_op_threads": 1}
-    )
-    registry = ModelRegistry(driver)
+def choose_model(settings: Settings, library: Path, name: str | None) -> tuple[str, ModelCard]:
+    """The model named, else the library's own, else the service's default: its name and card
+    (the driver loads no session: the actors do)."""
+    registry = ModelRegistry(settings)
     found = existing_manifest(library)
-    model = registry.get(name or (found.model if found else registry.choose_default()))
-    if not model.embedding_size:
+    name = name or (found.model if found else registry.choose_default())
+    card = registry.card(name)  # UnknownModelError, ModelLoadError
+    if card.embedding is None:
         raise NoEmbeddingError(
-            f"model {model.name!r} has no embedding output (its card names none): a library "
-            "needs embeddings; re-export the model or choose another with --model"
+            f"model {name!r} has no embedding output (its card names none): a library needs "
+            "embeddings; add one (python -m training add-embedding) or choose another --model"
         )
-    return model
+    return name, card
 
 
-def manifest_for(model: LoadedModel, sources: list[str]) -> LibraryManifest:
-    card = model.card
+def manifest_for(name: str, card: ModelCard, sources: list[str]) -> LibraryManifest:
     rule = rule_for(card)
-    embedding = card.embedding
+    assert card.embedding is not None  # choose_model refused a model without one
     return LibraryManifest(
-        model=model.name,
+        model=name,
         model_version=card.version,
         tags=list(card.tags),
-        embedding_size=int(model.embedding_size or 0),
-        embedding_layer=embedding.layer if embedding is not None else None,
+        embedding_size=card.embedding.size,
+        embedding_layer=card.embedding.layer,
         decision_policy=rule.policy if rule.thresholds is not None else None,
         sources=list(sources),
     )
@@ -207,8 +205,8 @@ def build(options: BuildOptions, settings: Settings) -> BuildSummary:
     summary = BuildSummary()
     entries, summary.missing = resolve(options.sources)
     summary.files = len(entries)
-    model = choose_model(settings, options.library, options.model)
-    writer = LibraryWriter.open(options.library, manifest_for(model, options.sources))
+    name, card = choose_model(settings, options.library, options.model)
+    writer = LibraryWriter.open(options.library, manifest_for(name, card, options.sources))
     done = writer.done_keys(retry_errors=options.retry_errors)
     todo = [e for e in entries if e.key() not in done]
     summary.skipped = len(entries) - len(todo)
@@ -219,7 +217,7 @@ def build(options: BuildOptions, settings: Settings) -> BuildSummary:
     started = start_ray(options.ray_address, settings.cores)
     try:
         quiet_ray_data()
-        ds, summary.actors, summary.gpus = dataset(todo, options, settings, model.name)
+        ds, summary.actors, summary.gpus = dataset(todo, options, settings, name)
         bar = tqdm(total=len(todo), unit="file", desc="tagging", file=sys.stderr)
         with bar:
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

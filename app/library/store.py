@@ -1,9 +1,10 @@
 """The writer side of a library: open or create ``DIR`` (manifest + LanceDB table), say which
 files are already done, and add rows one batch at a time.
 
-Each :meth:`LibraryWriter.add` is one Lance commit (a merge on ``id``): a batch is in the table
-whole or not at all, so a crash or Ctrl-C loses at most the batch in flight, and a file tagged
-again (changed on disk, or retried) replaces its row instead of adding a second one.
+Each :meth:`LibraryWriter.add` is one Lance commit: a batch is in the table whole or not at all,
+so a crash or Ctrl-C loses at most the batch in flight. A batch of new ids is appended; one with
+an id already in the table (a file changed on disk, or retried) is merged on ``id``, its row
+replaced instead of a second one added.
 
 A library belongs to one model (its manifest says which): opening it for another model, or for
 another version of it, is refused with :class:`ModelMismatchError` (their probabilities and
@@ -63,6 +64,10 @@ class LibraryWriter:
         self.manifest = manifest
         self.table = table
         self.schema = track_schema(len(manifest.tags), manifest.embedding_size)
+        # (id, path, size, mtime, status) of the rows already there, read once
+        columns = ["id", "path", "size", "mtime", "status"]
+        self.existing = table.search().select(columns).limit(None).to_arrow().to_pylist()
+        self.ids = {r["id"] for r in self.existing}  # grown by add()
 
     @classmethod
     def open(cls, folder: Path, wanted: LibraryManifest) -> LibraryWriter:
@@ -88,25 +93,28 @@ class LibraryWriter:
 
     def done_keys(self, retry_errors: bool = False) -> set[Key]:
         """Keys of the files already in the library (with ``retry_errors``: ok rows only)."""
-        query = self.table.search().select(["path", "size", "mtime", "status"]).limit(None)
-        rows = query.to_arrow().to_pylist()
         return {
             (r["path"], r["size"], r["mtime"])
-            for r in rows
+            for r in self.existing
             if not retry_errors or r["status"] == "ok"
         }
 
     def add(self, rows: pa.Table) -> None:
-        """One Lance commit: the rows are inserted, replacing any row of the same ``id``."""
+        """One Lance commit: the rows are added, replacing any row of the same ``id``."""
         if rows.num_rows == 0:
             return
         rows = rows.select(self.schema.names).cast(self.schema)
-        (
-            self.table.merge_insert("id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(rows, on_bad_vectors="null")  # error rows have no embedding (null)
-        )
+        ids = rows.column("id").to_pylist()
+        if self.ids.isdisjoint(ids) and len(set(ids)) == len(ids):  # the common case: append
+            self.table.add(rows, on_bad_vectors="null")  # error rows have no embedding (null)
+        else:
+            (
+                self.table.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(rows, on_bad_vectors="null")
+            )
+        self.ids.update(ids)
 
     def finish(self) -> None:
         """The manifest's ``updated`` set to now (the rows are already committed)."""

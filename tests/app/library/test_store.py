@@ -74,6 +74,22 @@ def test_a_batch_again_replaces_its_rows(tmp_path: Path) -> None:
     assert set(table.column("status").to_pylist()) == {"ok"}
 
 
+def test_a_second_writer_replaces_rows_of_the_first(tmp_path: Path) -> None:
+    LibraryWriter.open(tmp_path, manifest()).add(rows(["/m/a.mp3", "/m/b.mp3"], status="error"))
+    second = LibraryWriter.open(tmp_path, manifest())
+    second.add(rows(["/m/b.mp3", "/m/c.mp3"]))  # b known from the table: merged, c appended
+    second.add(rows(["/m/d.mp3"]))  # appended
+    table = lancedb.connect(str(tmp_path)).open_table(TABLE).to_arrow()
+    assert sorted(table.column("path").to_pylist()) == [
+        "/m/a.mp3",
+        "/m/b.mp3",
+        "/m/c.mp3",
+        "/m/d.mp3",
+    ]
+    status = dict(zip(*table.select(["path", "status"]).to_pydict().values(), strict=True))
+    assert status == {"/m/a.mp3": "error", "/m/b.mp3": "ok", "/m/c.mp3": "ok", "/m/d.mp3": "ok"}
+
+
 def test_reopen_refreshes_the_manifest(tmp_path: Path) -> None:
     first = LibraryWriter.open(tmp_path, manifest())
     first.add(rows(["/m/a.mp3"]))
