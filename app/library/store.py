@@ -64,10 +64,7 @@ class LibraryWriter:
         self.manifest = manifest
         self.table = table
         self.schema = track_schema(len(manifest.tags), manifest.embedding_size)
-        # (id, path, size, mtime, status) of the rows already there, read once
-        columns = ["id", "path", "size", "mtime", "status"]
-        self.existing = table.search().select(columns).limit(None).to_arrow().to_pylist()
-        self.ids = {r["id"] for r in self.existing}  # grown by add()
+        self.ids = {r["id"] for r in self._keys()}  # ids in the table, grown by add()
 
     @classmethod
     def open(cls, folder: Path, wanted: LibraryManifest) -> LibraryWriter:
@@ -95,9 +92,14 @@ class LibraryWriter:
         """Keys of the files already in the library (with ``retry_errors``: ok rows only)."""
         return {
             (r["path"], r["size"], r["mtime"])
-            for r in self.existing
+            for r in self._keys()
             if not retry_errors or r["status"] == "ok"
         }
+
+    def _keys(self) -> list[dict]:
+        """(id, path, size, mtime, status) of every row in the table."""
+        columns = ["id", "path", "size", "mtime", "status"]
+        return self.table.search().select(columns).limit(None).to_arrow().to_pylist()
 
     def add(self, rows: pa.Table) -> None:
         """One Lance commit: the rows are added, replacing any row of the same ``id``."""
