@@ -38,6 +38,9 @@ from tagging.decisions import rule_for
 
 log = logging.getLogger("app")
 
+BATCHES_PER_ACTOR = 16
+"""A small build's batches are cut so that each actor gets at least this many."""
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -164,6 +167,13 @@ def actor_plan(options: BuildOptions, settings: Settings) -> tuple[int, int]:
     return options.actors or max(1, cpus // options.cpus_per_actor), 0
 
 
+def batch_size(files: int, actors: int, largest: int) -> int:
+    """Files per batch: ``largest`` (``--batch-size``), smaller for a small build so that each
+    actor gets at least :data:`BATCHES_PER_ACTOR` batches (the last batches are the slowest
+    actor's tail: small ones keep the others from idling)."""
+    return max(1, min(largest, math.ceil(files / (actors * BATCHES_PER_ACTOR))))
+
+
 def dataset(entries: list[FileEntry], options: BuildOptions, settings: Settings, model: str):
     """The lazy Ray Data pipeline: entries -> TaggerActor pool -> rows."""
     import ray.data
@@ -171,7 +181,8 @@ def dataset(entries: list[FileEntry], options: BuildOptions, settings: Settings,
     from app.library.actor import TaggerActor
 
     actors, gpus = actor_plan(options, settings)
-    blocks = max(1, math.ceil(len(entries) / options.batch_size))
+    batch = batch_size(len(entries), actors, options.batch_size)
+    blocks = math.ceil(len(entries) / batch)
     actors = min(actors, blocks)  # no actor without a batch to tag
     ds = ray.data.from_items([e.as_dict() for e in entries], override_num_blocks=blocks)
     return (

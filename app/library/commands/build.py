@@ -29,7 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--actors", type=int, default=0, help="tagging actors (default: one per CPU or GPU)"
     )
     p.add_argument("--cpus-per-actor", type=int, default=1, help="CPUs of one actor (default 1)")
-    p.add_argument("--batch-size", type=int, default=16, help="files per actor call and per commit")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="most files per actor call and per commit (default 16; smaller for small builds)",
+    )
     p.add_argument(
         "--retry-errors", action="store_true", help="tag again the files that failed before"
     )
