@@ -141,7 +141,6 @@ def committed_rows(library: Path) -> int:
         return 0  # not created yet
 
 
-@pytest.mark.slow  # a second driver process and two actor pools: 40 s at a load of 15 on 2 cores
 def test_killed_build_resumes_without_duplicates(
     ray_local: str, settings: Settings, tmp_path: Path
 ) -> None:

@@ -33,7 +33,6 @@ def tagger_actor_nodes(address: str) -> set[str]:
         ray.shutdown()
 
 
-@pytest.mark.slow  # three Ray processes per node and a driver: 33 s at a load of 13 on 2 cores
 def test_build_on_a_two_node_cluster(tmp_path: Path) -> None:
     cluster_utils = pytest.importorskip("ray.cluster_utils")
     cluster = cluster_utils.Cluster()
