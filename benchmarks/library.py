@@ -170,7 +170,7 @@ def main() -> None:
         default=Path(tempfile.gettempdir()) / "mtat-library-bench-files",
         help="folder of the generated files (made once, reused)",
     )
-    parser.add_argument("--out", type=Path, help="write result.json and README.md here")
+    parser.add_argument("--out", type=Path, help="write build.json and build.md here")
     args = parser.parse_args()
     data = args.data / str(args.files)
     make_files(data, args.files)
@@ -179,8 +179,8 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "result.json", json.dumps(result, indent=2) + "\n")
-        atomic_write_text(args.out / "README.md", text)
+        atomic_write_text(args.out / "build.json", json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.out / "build.md", text)
 
 
 if __name__ == "__main__":
