@@ -141,7 +141,7 @@ function boardRows({ model: m, ev, letter }, i, id, metric, perRowProvider) {
   return [el("tr", { "data-model": m.name, "data-real": String(realMTAT(m)) },
     el("th", { scope: "row" },
       el("span", { class: "rank", text: `${i + 1}.` }), " ",
-      el("span", { class: "model-name", text: m.name }),
+      el("span", { class: "model-name" }, ...breakable(m.name)),
       m.default ? el("span", { class: "badge", text: "default" }) : null,
       el("span", { class: realMTAT(m) ? "badge real" : "badge", text: trainedOnText(m) }),
       el("span", { class: "meta", text: meta })),
@@ -167,4 +167,11 @@ function perTag(m, ev, metric) {
 
 export function rerenderModels() {
   if (state.models) renderModels(state.models);
+}
+
+// A model name with a line-break opportunity after each "_" (won_musicnn_int8 on a phone):
+// it wraps between its parts, never inside one.
+function breakable(name) {
+  return name.split("_").flatMap((part, i, parts) =>
+    i < parts.length - 1 ? [`${part}_`, el("wbr")] : [part]);
 }
