@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 from lancedb.index import IvfHnswSq, IvfPq
 
+from app.config import Settings
 from app.errors import InvalidOptionError, ModelMismatchError, NotALibraryError, UnknownTrackError
 from app.library.schema import LIBRARY_VERSION, MANIFEST, TABLE, LibraryManifest
 from tagging.files import atomic_write_text
@@ -59,6 +60,20 @@ class QueryOptions:
     refine_factor: int = 10  # candidates re-ranked on full vectors: refine_factor * k
     label_threshold: float = 0.5  # probability that stands in for a decision (no labels)
     refresh_s: float = 10.0  # how stale a reader may be while a build appends rows
+
+    @classmethod
+    def of(cls, settings: Settings) -> QueryOptions:
+        """The ``TAGGER_LIBRARY_*`` settings."""
+        s = settings
+        return cls(
+            exact_below=s.library_exact_below,
+            index_min_rows=s.library_index_min_rows,
+            index_kind=s.library_index_kind,
+            nprobes=s.library_nprobes,
+            refine_factor=s.library_refine_factor,
+            label_threshold=s.library_label_threshold,
+            refresh_s=s.library_refresh_s,
+        )
 
 
 @dataclass(frozen=True)
@@ -148,19 +163,23 @@ class Library:
         return manifest
 
     # -- the model check ------------------------------------------------------------------------
-    def check_model(self, model: str, version: str, width: int) -> None:
-        """:class:`ModelMismatchError` unless a query's embedding comes from the library's model,
-        version and width."""
+    def check_model(self, model: str, version: str | None = None, width: int | None = None) -> None:
+        """:class:`ModelMismatchError` unless a query's embedding comes from the library's model
+        (and, when given, its version and embedding width)."""
         m = self.manifest
-        if (model, version) != (m.model, m.model_version) or width != m.embedding_size:
-            raise ModelMismatchError(
-                f"this library was built with model {m.model!r} version {m.model_version} "
-                f"({m.embedding_size}-d embeddings); the query was embedded by {model!r} "
-                f"version {version} ({width}-d): embeddings of different models cannot be "
-                "compared, query with the library's model or rebuild the library",
-                library_model=m.model,
-                query_model=model,
-            )
+        same = model == m.model and version in (None, m.model_version)
+        if same and width in (None, m.embedding_size):
+            return
+        query = f"{model!r}" + ("" if version is None else f" version {version}")
+        query += "" if width is None else f" ({width}-d)"
+        raise ModelMismatchError(
+            f"this library was built with model {m.model!r} version {m.model_version} "
+            f"({m.embedding_size}-d embeddings); the query was embedded by {query}: embeddings "
+            "of different models cannot be compared, query with the library's model or rebuild "
+            "the library",
+            library_model=m.model,
+            query_model=model,
+        )
 
     # -- nearest neighbours ---------------------------------------------------------------------
     def index(self) -> IndexInfo | None:
@@ -313,7 +332,7 @@ class Library:
         params = index_params(kind, rows, self.manifest.embedding_size)
         t0 = time.perf_counter()
         config = (IvfPq if kind == "IVF_PQ" else IvfHnswSq)(distance_type="cosine", **params)
-        self.table.create_index(vector_column_name="embedding", replace=True, config=config)
+        self.table.create_index("embedding", replace=True, config=config)  # column, new API
         info = IndexInfo(kind, "cosine", params, rows, time.perf_counter() - t0, datetime.now(UTC))
         atomic_write_text(self.folder / INDEX_FILE, json.dumps(info.to_json(), indent=2) + "\n")
         return info

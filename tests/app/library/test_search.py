@@ -77,7 +77,11 @@ def test_a_query_from_another_model_is_refused(tmp_path: Path) -> None:
     make(tmp_path, model="alpha", version="3")
     library = Library(tmp_path)
     query = clustered(1)[0]
-    for model, version, vec in [("beta", "3", query), ("alpha", "2", query), ("alpha", "3", query[:8])]:
+    for model, version, vec in [
+        ("beta", "3", query),
+        ("alpha", "2", query),
+        ("alpha", "3", query[:8]),
+    ]:
         with pytest.raises(ModelMismatchError, match="built with model 'alpha' version 3") as e:
             library.nearest(vec, 3, model, version)
         assert e.value.extra == {"library_model": "alpha", "query_model": model}
@@ -88,14 +92,20 @@ def test_search_by_decided_labels_and_exclusions(tmp_path: Path) -> None:
     make(tmp_path)
     library = Library(tmp_path)
     rows = library.table.search().where("status = 'ok'").limit(1000).to_list()
-    want = [r for r in rows if {"classical", "strings"} <= set(r["labels"]) and "drums" not in r["labels"]]
+    want = [
+        r
+        for r in rows
+        if {"classical", "strings"} <= set(r["labels"]) and "drums" not in r["labels"]
+    ]
     result = library.search(["classical", "strings"], ["drums"], limit=5)
     assert result.total == len(want) > 5
     assert len(result.tracks) == 5
     for m in result.tracks:
         assert {"classical", "strings"} <= set(m.labels) and "drums" not in m.labels
     scores = [m.score for m in result.tracks]
-    best = sorted((np.mean([r["probabilities"][1], r["probabilities"][2]]) for r in want), reverse=True)
+    best = sorted(
+        (np.mean([r["probabilities"][1], r["probabilities"][2]]) for r in want), reverse=True
+    )
     assert scores == sorted(scores, reverse=True)
     assert scores == pytest.approx(best[:5], abs=1e-4)
     with pytest.raises(InvalidOptionError, match="unknown labels 'cello'"):
@@ -124,7 +134,10 @@ def test_stats_and_an_index_only_when_big_enough(tmp_path: Path) -> None:
     assert info is not None and info.kind == "IVF_PQ" and info.rows == 600
     assert json.loads((tmp_path / INDEX_FILE).read_text())["params"] == info.params
     assert library.uses_index() and library.stats()["search"] == "ann"
-    hits = sum(library.nearest(v, 1, "alpha", "1")[0].path == f"a/{i:04d}.mp3" for i, v in enumerate(vectors[:50]))
+    hits = sum(
+        library.nearest(v, 1, "alpha", "1")[0].path == f"a/{i:04d}.mp3"
+        for i, v in enumerate(vectors[:50])
+    )
     assert hits >= 48  # each stored vector finds itself through the index (PQ + re-ranking)
 
 
