@@ -16,12 +16,12 @@ from app.auth import ApiKeyMiddleware, document_security
 from app.config import Settings
 from app.errors import ServiceError
 from app.http_errors import install_error_handlers
+from app.library.search import Library, QueryOptions
 from app.limits import BodyGuardMiddleware
 from app.lingering import LingeringCloseMiddleware
 from app.memory import pin_mmap_threshold
 from app.observability import PrometheusMiddleware, ServiceMetrics
 from app.registry import ModelRegistry, ProviderUnavailableError
-from app.library.search import Library, QueryOptions
 from app.routers import health, library, limits, metrics, models, predict, web
 from app.state import ServiceState
 from app.tagger import Tagger

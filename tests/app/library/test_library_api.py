@@ -15,7 +15,7 @@ from app.config import Settings
 from app.library.schema import track_id
 from app.main import create_app
 from tests.app.library.rows import Row, write_library
-from tests.app.library.test_search import TAGS, brute_force, clustered
+from tests.app.library.test_search import brute_force, clustered
 from tests.app.support import TAGS50
 
 N = 120
