@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m app library`` (registered in :mod:`app.library.cli`)."""
