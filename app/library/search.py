@@ -317,9 +317,16 @@ class Library:
             "tags": m.tags,
             "created": m.created,
             "updated": m.updated,
-            "index": None if index is None else index.to_json(),
+            "index": None if index is None else {**index.to_json(), **self._unindexed()},
             "search": "ann" if self.uses_index() else "exact",
         }
+
+    def _unindexed(self) -> dict[str, int]:
+        """Rows appended since the index was built (LanceDB scans them exactly per query)."""
+        indices = [i for i in self.table.list_indices() if "embedding" in i.columns]
+        if not indices:
+            return {}
+        return {"unindexed_rows": self.table.index_stats(indices[0].name).num_unindexed_rows}
 
     def build_index(self, force: bool = False, kind: IndexKind | None = None) -> IndexInfo | None:
         """Build the cosine ANN index over the ``ok`` rows' embeddings when the table holds at

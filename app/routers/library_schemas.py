@@ -71,6 +71,9 @@ class IndexModel(BaseModel):
     rows: int = Field(description="Tracks indexed when it was built.")
     build_s: float
     built: datetime
+    unindexed_rows: int | None = Field(
+        None, description="Tracks added since it was built (compared exactly on each query)."
+    )
 
 
 class LibraryResponse(BaseModel):

@@ -134,6 +134,7 @@ def test_stats_and_an_index_only_when_big_enough(tmp_path: Path) -> None:
     assert info is not None and info.kind == "IVF_PQ" and info.rows == 600
     assert json.loads((tmp_path / INDEX_FILE).read_text())["params"] == info.params
     assert library.uses_index() and library.stats()["search"] == "ann"
+    assert library.stats()["index"]["unindexed_rows"] == 0
     hits = sum(
         library.nearest(v, 1, "alpha", "1")[0].path == f"a/{i:04d}.mp3"
         for i, v in enumerate(vectors[:50])
