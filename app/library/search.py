@@ -207,7 +207,7 @@ class Library:
         query = (
             self.table.search(vector, vector_column_name="embedding")
             .distance_type("cosine")
-            .select(_COLUMNS)
+            .select([*_COLUMNS, "_distance"])  # named: lance's future default drops it
             .limit(limit)
         )
         if self.uses_index():
