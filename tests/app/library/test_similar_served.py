@@ -108,3 +108,22 @@ def test_the_page_shows_more_like_this(browser: Browser, models_dir: Path, built
         assert serious(page) == []
         context.close()
     assert watched.errors == [] and watched.foreign == []
+
+
+def test_command_line_similar_file(
+    built: Path,
+    models_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.app.library.test_query_cli import cli
+
+    monkeypatch.setenv("TAGGER_MODELS_DIR", str(models_dir))
+    monkeypatch.setenv("TAGGER_PROVIDERS", "cpu")
+    assert cli(["similar", str(MTAT_CLIP), "-k", "2", "--library", str(built), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert [m["path"] for m in got][0] == MTAT_CLIP.name and got[0]["distance"] < 1e-4
+    assert (
+        cli(["similar", str(BRAHMS_STRINGS.parent / "missing.ogg"), "--library", str(built)]) == 1
+    )
+    assert "No such file" in capsys.readouterr().err
