@@ -21,6 +21,7 @@ from app.library.search import Library, Match
 from app.registry import LoadedModel
 from app.routers.library_schemas import (
     LibraryResponse,
+    LibraryStatus,
     LibraryTrack,
     SearchResponse,
     SimilarResponse,
@@ -168,6 +169,17 @@ async def library_info(state: StateDep) -> LibraryResponse:
     """Size (tracks, tagged, failed), the model that built it, when, and its ANN index."""
     library = state.require_library()
     return LibraryResponse(**await anyio.to_thread.run_sync(library.stats))
+
+
+@router.get("/library/status", response_model=LibraryStatus, summary="Is a library mounted?")
+async def library_status(state: StateDep) -> LibraryStatus:
+    """Always 200: whether a library is mounted, and if so its size and model (the page asks
+    this before showing "More like this"; ``GET /library`` is 404 without a library)."""
+    library = state.library
+    if library is None:
+        return LibraryStatus(mounted=False)
+    tracks = await anyio.to_thread.run_sync(library.count, "status = 'ok'")
+    return LibraryStatus(mounted=True, tracks=tracks, model=library.manifest.model)
 
 
 @router.get(

@@ -64,6 +64,16 @@ class SimilarResponse(BaseModel):
     tracks: list[LibraryTrack] = Field(description="The k nearest tracks, nearest first.")
 
 
+class LibraryStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"mounted": True, "tracks": 6000, "model": "won_musicnn"}]}
+    )
+
+    mounted: bool = Field(description="Whether the service has a library (TAGGER_LIBRARY).")
+    tracks: int | None = Field(None, description="Tracks that can be found (tagged, embedded).")
+    model: str | None = Field(None, description="The library's model.")
+
+
 class IndexModel(BaseModel):
     kind: str = Field(description="IVF_PQ or IVF_HNSW_SQ (LanceDB).")
     metric: str

@@ -316,7 +316,7 @@ async function tag(event) {
   state.result = body;
   renderResult(body, file, performance.now() - t0);
   say(`Tagged ${file.name}.`);
-  window.moreLikeThis?.(file); // library.js: nearest library tracks, when a library is mounted
+  document.dispatchEvent(new CustomEvent("tagger:result", { detail: { file, result: body } }));
   document.title = `Tags for ${file.name} – ${APP_TITLE}`;
   $("result-title").focus();
 }

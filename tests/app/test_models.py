@@ -161,6 +161,7 @@ def test_openapi_documents_every_endpoint_with_examples(client: TestClient) -> N
         ("/similar", "post"),
         ("/library", "get"),
         ("/library/search", "get"),
+        ("/library/status", "get"),
         ("/library/{track_id}/similar", "get"),
     }
     heads = {("/healthz", "head"), ("/readyz", "head")}  # no body: nothing to exemplify

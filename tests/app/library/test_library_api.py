@@ -56,6 +56,12 @@ def test_without_a_library_every_route_is_404(models_dir: Path) -> None:
             c.get(f"/library/{'0' * 16}/similar"),
             c.post("/similar", files={"file": ("a.wav", b"RIFF")}),
         ]
+        status = c.get("/library/status")
+    assert status.status_code == 200 and status.json() == {
+        "mounted": False,
+        "tracks": None,
+        "model": None,
+    }
     for r in answers:
         assert r.status_code == 404, r.text
         assert (
@@ -69,6 +75,8 @@ def test_library_describes_itself(client: TestClient) -> None:
     assert info["model"] == "beta" and info["model_version"] == "test"
     assert info["embedding_size"] == 16 and info["tags"] == list(TAGS50[:10])
     assert info["index"] is None and info["search"] == "exact"
+    status = client.get("/library/status").json()
+    assert status == {"mounted": True, "tracks": N, "model": "beta"}
 
 
 def test_similar_to_a_library_track(client: TestClient, library: tuple[Path, np.ndarray]) -> None:
