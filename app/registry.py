@@ -128,15 +128,38 @@ class LoadedModel:
         """The card's clip rule: which chunks of a clip the model scores."""
         return self.card.clip_rule
 
+    @property
+    def embedding_size(self) -> int | None:
+        """Width D of the model's ``embedding`` output (its card's), or None without one."""
+        return None if self.card.embedding is None else self.card.embedding.size
+
+    @property
+    def n_outputs(self) -> int:
+        """Columns of a :meth:`run`'s rows: K probabilities, then D embedding values if any."""
+        return len(self.tags) + (self.embedding_size or 0)
+
     def run(self, chunks: np.ndarray) -> np.ndarray:
-        """One onnxruntime run: ``(B, chunk_samples)`` float32 -> ``(B, K)`` probabilities."""
-        (out,) = self.session.run(
-            [self.card.output_name], {self.card.input_name: np.ascontiguousarray(chunks)}
-        )
-        return np.asarray(out, dtype=np.float32)
+        """One onnxruntime run: ``(B, chunk_samples)`` float32 -> ``(B, K + D)`` rows, the
+        probabilities in the first K columns and the embedding (if the card names one) in the
+        D after them: one matrix, so the batcher hands each request its rows in one copy
+        (:meth:`split` takes them apart)."""
+        names = [self.card.output_name]
+        if self.card.embedding is not None:
+            names.append(self.card.embedding.output)
+        outs = self.session.run(names, {self.card.input_name: np.ascontiguousarray(chunks)})
+        if len(outs) == 1:
+            return np.asarray(outs[0], dtype=np.float32)
+        return np.concatenate(outs, axis=1, dtype=np.float32)  # (B, K) | (B, D) -> (B, K + D)
+
+    def split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`run`'s ``(N, K + D)`` rows -> ``(N, K)`` probabilities and ``(N, D)``
+        embeddings (None when the model has no embedding)."""
+        k = len(self.tags)
+        probs = np.ascontiguousarray(rows[:, :k])
+        return probs, (np.ascontiguousarray(rows[:, k:]) if self.embedding_size else None)
 
     def run_batched(self, chunks: np.ndarray, max_batch: int) -> np.ndarray:
-        """``(N, L)`` -> ``(N, K)`` in runs of at most ``max_batch`` chunks."""
+        """``(N, L)`` -> ``(N, K + D)`` (:meth:`run`) in runs of at most ``max_batch`` chunks."""
         outs = [self.run(chunks[i : i + max_batch]) for i in range(0, len(chunks), max_batch)]
         return np.concatenate(outs, axis=0)
 
@@ -146,11 +169,12 @@ class LoadedModel:
         t0 = time.perf_counter()
         shapes = bucket_sizes(max_batch) if self.bucket else sorted({1, max_batch})
         for batch in shapes:
-            probs = self.run(np.zeros((batch, self.chunk_samples), dtype=np.float32))
-            if probs.shape != (batch, len(self.tags)):
+            rows = self.run(np.zeros((batch, self.chunk_samples), dtype=np.float32))
+            if rows.shape != (batch, self.n_outputs):
                 raise ModelLoadError(
-                    f"model {self.name!r} returned shape {probs.shape} for a batch of {batch}; "
-                    f"its card promises ({batch}, {len(self.tags)})"
+                    f"model {self.name!r} returned shape {rows.shape} for a batch of {batch}; "
+                    f"its card promises ({batch}, {len(self.tags)}) probabilities and an "
+                    f"embedding of {self.embedding_size or 0} (columns after them)"
                 )
         self.warmup_ms = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()  # a second, warm run of the largest shape: time per chunk
@@ -610,4 +634,23 @@ class ModelRegistry:
             raise ModelLoadError(
                 f"model {name!r}: input shape {shape} does not take chunks of "
                 f"{card.chunk_samples} samples"
+            )
+        if card.embedding is not None:
+            ModelRegistry._check_embedding(name, card, outputs)
+
+    @staticmethod
+    def _check_embedding(name: str, card: ModelCard, outputs: dict[str, Any]) -> None:
+        """The card's embedding output exists and is ``(batch, size)``."""
+        assert card.embedding is not None
+        want, size = card.embedding.output, card.embedding.size
+        if want not in outputs:
+            raise ModelLoadError(
+                f"model {name!r}: card names embedding output {want!r}, the graph has outputs "
+                f"{list(outputs)} (python -m training add-embedding adds it)"
+            )
+        shape = outputs[want].shape
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != size):
+            raise ModelLoadError(
+                f"model {name!r}: embedding output {want!r} has shape {shape}, its card says "
+                f"(batch, {size})"
             )

@@ -147,6 +147,9 @@ class TagResult:
 
     model: LoadedModel
     probabilities: np.ndarray  # (K,) clip-level, the model's tag order
+    # (D,) float32: the model's embedding (penultimate features), the mean over the clip's
+    # chunks as for the probabilities (not over segments); None if the model has none.
+    embedding: np.ndarray | None
     segments: list[Segment] | None
     duration_s: float
     n_chunks: int
@@ -186,7 +189,7 @@ class Tagger:
                     name=model.name,
                     provider=model.provider,
                     run=lambda x, m=model: m.run(x),  # looked up per run (patchable)
-                    n_outputs=len(model.tags),
+                    n_outputs=model.n_outputs,  # (K + D): probabilities, then embedding
                     max_batch=model.max_batch,
                     max_queue=s.max_queue,
                     max_wait_s=s.batch_wait_ms / 1000,
@@ -315,9 +318,9 @@ class Tagger:
 
     # -- run ---------------------------------------------------------------------------------
     async def run(self, model: LoadedModel, chunks: np.ndarray, ticket: Ticket) -> np.ndarray:
-        """``(N, L)`` -> ``(N, K)`` probabilities through the model's batcher, off the event loop;
-        ``ticket`` is the request's admission (:meth:`tag`). Failures other than overload are
-        counted in the metrics."""
+        """``(N, L)`` -> ``(N, K + D)`` rows (:meth:`LoadedModel.run`) through the model's
+        batcher, off the event loop; ``ticket`` is the request's admission (:meth:`tag`).
+        Failures other than overload are counted in the metrics."""
         try:
             return await self.batcher(model).run(ticket, chunks)
         except OverloadedError:
@@ -346,6 +349,14 @@ class Tagger:
             for s, row in zip(plan.segment_starts, probs[n_clip:], strict=True)
         ]
         return clip, segments
+
+    @staticmethod
+    def clip_embedding(plan: ChunkPlan, embeddings: np.ndarray | None) -> np.ndarray | None:
+        """Clip embedding ``(D,)`` float32 = mean over the clip's chunks (as the probabilities;
+        segments' rows are left out); None when the model has no embedding."""
+        if embeddings is None:
+            return None
+        return embeddings[: len(plan.clip_starts)].mean(axis=0, dtype=np.float32)
 
     # -- memory ------------------------------------------------------------------------------
     @contextmanager
@@ -426,9 +437,11 @@ class Tagger:
             ticket.decode_s = t1 - tq  # feeds the model queue's Retry-After estimate
             n_samples, duration_s = len(audio.wave), audio.duration_s
             del audio  # only the chunks wait in the queue, not the whole decoded clip too
-            probs = await self.run(model, chunks, ticket)  # run: (N, K)
+            rows = await self.run(model, chunks, ticket)  # run: (N, K + D)
         t2 = time.perf_counter()
+        probs, embeddings = model.split(rows)  # (N, K), (N, D) or None
         clip, segs = self.aggregate(plan, probs, n_samples, model.sample_rate)
+        embedding = self.clip_embedding(plan, embeddings)
         t3 = time.perf_counter()
         if self.metrics is not None:
             self.metrics.observe_tagging(
@@ -437,6 +450,7 @@ class Tagger:
         return TagResult(
             model=model,
             probabilities=clip,
+            embedding=embedding,
             segments=segs,
             duration_s=duration_s,
             n_chunks=len(plan.clip_starts),

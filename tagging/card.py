@@ -107,6 +107,21 @@ class Calibration(BaseModel):
         return self
 
 
+class EmbeddingInfo(BaseModel):
+    """The model's embedding output (``training.embedding``): penultimate features per chunk."""
+
+    model_config = ConfigDict(extra="allow")
+
+    output: str = Field(
+        "embedding", description="Graph output: (batch, size) float32 features per chunk."
+    )
+    layer: str = Field(description="Which layer, in words, with its graph tensor name.")
+    tensor: str | None = Field(
+        None, description="The graph tensor the output copies (the classifier's input)."
+    )
+    size: int = Field(gt=0, description="Width D of the embedding.")
+
+
 class ModelCard(BaseModel):
     """``card.json``: what a model takes and returns, how clips are cut, where it comes from and
     how it was evaluated. Undeclared fields are kept as they are."""
@@ -150,6 +165,12 @@ class ModelCard(BaseModel):
     input_name: str = Field("waveform", description="Graph input: (batch, chunk_samples) float32.")
     output_name: str = Field(
         "probabilities", description="Graph output: (batch, len(tags)) float32 probabilities."
+    )
+    embedding: EmbeddingInfo | None = Field(
+        None,
+        description="The graph's second output: the penultimate features (the input of the "
+        "final classifier layer) per chunk, averaged over a clip's chunks by the service; "
+        "null: the model has none (python -m training add-embedding adds it).",
     )
     ort_disabled_optimizers: list[str] = Field(
         default_factory=list,

@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "training.import_pretrained",
         "rebuild the four ported MTAT taggers (won_*, pons_*) into models/ with cards",
     ),
+    "add-embedding": (
+        "training.embedding",
+        "give model folders the ONNX output 'embedding' (penultimate features) and its card field",
+    ),
     "calibrate": ("training.calibrate", "per-tag decision thresholds, cross-fitted, for a card"),
     "evaluate-models": (
         "training.evaluate_onnx",

@@ -1,7 +1,8 @@
 """Checkpoint -> ``models/<name>/model.onnx`` + ``card.json`` (command: ``export``).
 
 The graph takes ``waveform`` ``(batch, chunk_samples)`` float32 at 16 kHz with a dynamic batch
-axis and returns ``probabilities`` ``(batch, K)`` (the sigmoid is inside the graph).
+axis and returns ``probabilities`` ``(batch, K)`` (the sigmoid is inside the graph) and
+``embedding`` ``(batch, D)``, the penultimate features (:mod:`training.embedding`).
 
 Exporter (pinned): the TorchScript-based ``torch.onnx.export(..., dynamo=False)``. With
 torch 2.14 it emits the native ONNX ``RNN``/``LSTM``/``GRU`` operators (which onnxruntime's CUDA
@@ -42,6 +43,7 @@ from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
 from tagging.evaluations import card_evaluations
 from tagging.files import atomic_write_bytes
 from training.checkpoints import load_checkpoint_model
+from training.embedding import EMBEDDING_NAME, add_embedding_file, card_info, final_linear
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +208,9 @@ def check_export(
     )
     inputs, outputs = session.get_inputs(), session.get_outputs()
     output_names = [o.name for o in outputs]
-    if [i.name for i in inputs] != [INPUT_NAME] or output_names not in (
-        [OUTPUT_NAME],
-        [OUTPUT_NAME, LOGITS_NAME],
-    ):
+    if [i.name for i in inputs] != [INPUT_NAME] or [
+        o for o in output_names if o != EMBEDDING_NAME
+    ] not in ([OUTPUT_NAME], [OUTPUT_NAME, LOGITS_NAME]):
         raise ExportCheckError(
             f"graph has inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]},"
             f" expected [{INPUT_NAME!r}] and [{OUTPUT_NAME!r}]"
@@ -235,8 +236,12 @@ def check_export(
         raise ExportCheckError(
             f"{onnx_path}: onnxruntime and PyTorch differ by {max_diff:.3g} > {tolerance:g}"
         )
+    embedding = {}
+    if EMBEDDING_NAME in output_names:
+        embedding = {"embedding_max_abs_diff": _check_embedding(model, session, waves, tolerance)}
     return {
         "max_abs_diff": max_diff,
+        **embedding,
         "tolerance": float(tolerance),
         "onnx_checker": True,
         "batch_sizes": batch_sizes,
@@ -244,6 +249,46 @@ def check_export(
         "exporter": EXPORTER,
         "ops": sorted(ops),
     }
+
+
+def _check_embedding(model: Any, session: Any, waves: np.ndarray, tolerance: float) -> float:
+    """Max |onnxruntime ``embedding`` - PyTorch penultimate features| (a forward hook on
+    :func:`training.embedding.final_linear`, the same layer by definition) at batch 1 and N;
+    :class:`ExportCheckError` beyond ``tolerance``."""
+    n_tags = session.get_outputs()[0].shape[1]
+    expected = penultimate_features(model, waves, int(n_tags))
+    diffs = []
+    for b in (1, waves.shape[0]):
+        got = session.run([EMBEDDING_NAME], {INPUT_NAME: waves[:b]})[0]
+        if got.shape != expected[:b].shape:
+            raise ExportCheckError(
+                f"batch {b}: embedding {got.shape}, PyTorch's penultimate {expected[:b].shape}"
+            )
+        diffs.append(float(np.max(np.abs(got - expected[:b]))))
+    if not max(diffs) <= tolerance:
+        raise ExportCheckError(f"embedding differs from PyTorch's by {max(diffs):.3g}")
+    return max(diffs)
+
+
+def penultimate_features(model: Any, waves: np.ndarray, n_tags: int) -> np.ndarray:
+    """``(N, D)``: the input of the model's final classifier (a real forward pre-hook on
+    :func:`training.embedding.final_linear`), in eval mode on the CPU."""
+    torch = _torch()
+    captured: list[np.ndarray] = []
+    model = copy.deepcopy(model).cpu().eval()
+    handle = final_linear(model, n_tags).register_forward_pre_hook(
+        lambda _m, inputs: captured.append(inputs[0].detach().numpy().copy())
+    )
+    try:
+        with torch.no_grad():
+            model(torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32)))
+    finally:
+        handle.remove()
+    if len(captured) != 1 or captured[0].ndim != 2:
+        raise ExportCheckError(
+            f"the final classifier ran {len(captured)} times or on a non-(batch, D) input"
+        )
+    return captured[0]
 
 
 # ------------------------------------------------------------------------------ check audio
@@ -395,10 +440,11 @@ def portable_paths(obj: Any) -> Any:
 
     Cards travel between machines and are served over HTTP: a dataset's ``"cache":
     "/home/me/runs/demo/cache"`` becomes ``"cache"``, the folder's name relative to its run (its
-    data root). Nested dicts and lists are rewritten; other values are kept as they are.
+    data root). Nested dicts and lists are rewritten; other values are kept as they are, and so
+    is an ``embedding`` block: its graph tensor names (``/inner/Relu_output_0``) are no paths.
     """
     if isinstance(obj, dict):
-        return {k: portable_paths(v) for k, v in obj.items()}
+        return {k: v if k == "embedding" else portable_paths(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [portable_paths(v) for v in obj]
     if (
@@ -448,9 +494,11 @@ def export_run(
     staged = _tmp_path(target / "model.onnx").with_suffix(".onnx")
     try:
         export_onnx(model, chunk_samples, staged, opset=opset)
+        layer = add_embedding_file(staged)  # + output "embedding": training.embedding
         check = check_export(model, staged, waves, providers=providers, tolerance=tolerance)
         check["audio"] = audio
         card = export_card(name, model, ckpt, chunk_samples, opset, check, evaluation)
+        card.embedding = card_info(layer)
         os.replace(staged, target / "model.onnx")  # the model first, then its card
         card.write(target / "card.json")
     finally:

@@ -37,6 +37,7 @@ import numpy as np
 from tagging.card import CARD_VERSION, ModelCard, rule_dict
 from tagging.constants import SAMPLE_RATE
 from tagging.evaluations import from_source
+from training.embedding import add_embedding_file, card_info
 from training.evaluate_onnx import OnnxModel, data_entries, write_card
 from training.export import (
     DEFAULT_OPSET,
@@ -208,6 +209,7 @@ def import_port(
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     export_onnx(model, spec.chunk_samples, folder / "model.onnx", logits=True)  # + logits: parity
+    layer = add_embedding_file(folder / "model.onnx")  # + embedding: training.embedding
     check = check_export(
         model,
         folder / "model.onnx",
@@ -232,6 +234,7 @@ def import_port(
             "opset": DEFAULT_OPSET,
             "input_name": INPUT_NAME,
             "output_name": OUTPUT_NAME,
+            "embedding": card_info(layer).model_dump(),
             "ort_disabled_optimizers": DISABLED_OPTIMIZERS,
             "trained_on": "mtat",
             "dataset": MTAT_TRAINING,

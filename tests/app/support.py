@@ -23,6 +23,7 @@ from tagging.clips import ClipRule
 from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE, TOP10_TAGS
 from tagging.evaluations import card_evaluations
 from training.constants import mtat_tag_columns
+from training.embedding import add_embedding, card_info
 
 TAGS50: tuple[str, ...] = (
     TOP10_TAGS + tuple(t for t in mtat_tag_columns() if t not in TOP10_TAGS)[:40]
@@ -127,15 +128,21 @@ def write_model(
     macro_roc: float | None,
     seed: int = 0,
     tags: tuple[str, ...] = TOP10_TAGS,
+    embedding: bool = False,
     **card_fields: object,
 ) -> Path:
     """``models_dir/name/{model.onnx, card.json}`` as the exporter writes them (a current-version
     card); ``card_fields`` add or replace card fields (``clip_rule``, ``pad``, ``evaluations``...;
     ``card_version=None`` leaves the version out: a legacy card). Written as given, unvalidated,
-    so tests can write broken cards too."""
+    so tests can write broken cards too. ``embedding``: the graph gets output ``embedding``
+    (the 3 features, by :func:`training.embedding.add_embedding`) and the card its field."""
     folder = models_dir / name
     folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(feature_model(chunk_samples, len(tags), seed), folder / "model.onnx")
+    graph = feature_model(chunk_samples, len(tags), seed)
+    if embedding:
+        graph, layer = add_embedding(graph)
+        card_fields = {"embedding": card_info(layer).model_dump(), **card_fields}
+    onnx.save(graph, folder / "model.onnx")
     evaluation = None if macro_roc is None else evaluation_block(list(tags), macro_roc, seed)
     card = {
         "card_version": CARD_VERSION,
@@ -177,9 +184,10 @@ def make_legacy(folder: Path) -> None:
 
 
 def make_models_dir(root: Path) -> Path:
-    """Three models: ``beta`` (best macro ROC-AUC, 1.5 s chunks), ``alpha``, ``gamma`` (no eval)."""
-    write_model(root, "alpha", 16_000, 0.80, seed=1)
-    write_model(root, "beta", 24_000, 0.90, seed=2)
+    """Three models: ``beta`` (best macro ROC-AUC, 1.5 s chunks), ``alpha``, ``gamma`` (no eval);
+    ``alpha`` and ``beta`` have an embedding (3 features), ``gamma`` none."""
+    write_model(root, "alpha", 16_000, 0.80, seed=1, embedding=True)
+    write_model(root, "beta", 24_000, 0.90, seed=2, embedding=True)
     write_model(root, "gamma", 8_000, None, seed=3)
     return root
 

@@ -155,7 +155,7 @@ def test_warm_up_error_under_auto_rebuilds_on_cpu(
     assert model.provider == CPU and model.fallback is True
     assert "warm-up on CUDAExecutionProvider failed" in model.fallback_reason
     assert "illegal memory access" in model.fallback_reason
-    assert model.run(np.zeros((2, 24_000), np.float32)).shape == (2, len(model.tags))
+    assert model.run(np.zeros((2, 24_000), np.float32)).shape == (2, model.n_outputs)
     assert registry.get("beta") is model and fake.calls == 1  # loaded once, not per request
     assert any("illegal memory access" in r.getMessage() for r in caplog.records)
 

@@ -126,3 +126,23 @@ def test_version_is_the_code_version_else_the_weights_digest() -> None:
     assert ModelCard.model_validate(no_code).version == "0a7ac8aa3daa"
     bare = {**no_code, "weights_sha256": None}
     assert ModelCard.model_validate(bare).version == "unknown"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_committed_cards_name_their_embedding(name: str) -> None:
+    card = ModelCard.read(REPO / "models" / name / "card.json")
+    assert card.embedding is not None and card.embedding.output == "embedding"
+    assert card.embedding.size > 0 and card.embedding.tensor in card.embedding.layer
+
+
+def test_embedding_field_is_optional_and_validated() -> None:
+    card = ModelCard.model_validate(legacy_eight())
+    assert card.embedding is None and "embedding" not in card.dump()
+    block = {"output": "embedding", "layer": "input of the classifier", "size": 64}
+    with_emb = ModelCard.model_validate({**legacy_eight(), "embedding": block})
+    assert with_emb.embedding is not None and with_emb.embedding.size == 64
+    assert with_emb.dump()["embedding"] == block  # round trip: nothing added
+    with pytest.raises(ValidationError, match="greater than 0"):
+        ModelCard.model_validate({**legacy_eight(), "embedding": {**block, "size": 0}})
+    with pytest.raises(ValidationError, match="layer"):
+        ModelCard.model_validate({**legacy_eight(), "embedding": {"size": 3}})

@@ -26,6 +26,7 @@ from training.export import (
     check_export,
     export_onnx,
     graph_op_types,
+    penultimate_features,
     portable_paths,
     synthetic_check_audio,
 )
@@ -218,16 +219,21 @@ def test_export_cli_writes_models_and_cards(
         check = card["export_check"]
         assert check["onnx_checker"] is True and check["max_abs_diff"] <= check["tolerance"]
         assert check["audio"].startswith("synthetic")
+        assert check["embedding_max_abs_diff"] <= check["tolerance"]
         onnx.checker.check_model(str(out / name / "model.onnx"))
+        # The export carries the embedding (training.embedding), named by the card.
+        assert card["embedding"]["output"] == "embedding" and card["embedding"]["size"] > 0
 
         # The exported file carries the checkpoint's weights: same probabilities as the model.
         sess = ort.InferenceSession(
             str(out / name / "model.onnx"), providers=["CPUExecutionProvider"]
         )
-        got = sess.run(None, {"waveform": real_chunks[:2]})[0]
+        got, emb = sess.run(["probabilities", "embedding"], {"waveform": real_chunks[:2]})
         with torch.no_grad():
             want = torch.sigmoid(model(torch.from_numpy(real_chunks[:2]))).numpy()
         np.testing.assert_allclose(got, want, atol=1e-4)
+        assert emb.shape == (2, card["embedding"]["size"])
+        np.testing.assert_allclose(emb, penultimate_features(model, real_chunks[:2], 10), atol=1e-4)
 
     gru = json.loads((out / "cnn2d_gru" / "card.json").read_text())
     assert gru["evaluation"] == evaluation and gru["trained_on"] == "synthetic"

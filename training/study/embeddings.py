@@ -1,4 +1,8 @@
-"""Model embeddings: a checkpoint's penultimate features per clip, captured by a forward hook."""
+"""Model embeddings: a checkpoint's penultimate features per clip, captured by a forward hook.
+
+The layer is the one every exported model's ONNX output ``embedding`` holds (the input of the
+final classifier, :func:`training.embedding.final_linear`: one definition for both).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,8 @@ from typing import Any
 import numpy as np
 
 from tagging.constants import EVAL_CHUNKS, SAMPLE_RATE
+from training.embedding import final_linear
 from training.study.config import AnalyzeConfig
-
-
-def final_linear(model: Any, n_tags: int) -> Any:
-    """The last ``nn.Linear`` with ``n_tags`` outputs (the classifier); error if none."""
-    import torch.nn as nn
-
-    found = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == n_tags]
-    if not found:
-        raise ValueError(f"model has no nn.Linear layer with {n_tags} outputs to hook")
-    return found[-1]
 
 
 def model_embeddings(
