@@ -1,18 +1,14 @@
-"""Headless Chromium for the page tests and the README screenshots: Debian's ``chromium`` driven by
-Playwright through ``executable_path`` (Playwright's own browser downloads are not used).
-
-``python -m tests.app.browser URL OUT_DIR`` saves the screenshots of docs/ from a running server.
-"""
+"""Headless Chromium for the page tests and the README screenshots (scripts/screenshots.py):
+Debian's ``chromium`` driven by Playwright through ``executable_path`` (Playwright's own browser
+downloads are not used)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -68,34 +64,14 @@ def watch(page: Page, base_url: str) -> Watched:
     return watched
 
 
-def tag_clip(page: Page, base_url: str, model: str = "") -> None:
+def tag_clip(page: Page, base_url: str, model: str = "", all_tags: bool = False) -> None:
     """Open the page, upload the MTAT clip and wait for its results."""
     page.goto(base_url + "/")
     page.wait_for_selector(f"#model option[value='{model}']", state="attached")
     page.get_by_label("Audio file").set_input_files(MTAT_CLIP)
     page.get_by_label("Model", exact=True).select_option(model)
+    if all_tags:
+        page.get_by_label("all tags of the model").check()
     page.get_by_role("button", name="Tag").click()
     page.wait_for_selector("#bars li")
     page.wait_for_selector("#progress", state="hidden")
-
-
-def screenshots(base_url: str, out: Path, width: int = 1000) -> list[Path]:
-    """The results view (MTAT clip, default model) and the models view, as PNGs in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "web-results.png", out / "web-models.png"]
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": width, "height": 900})
-        watched = watch(page, base_url)
-        tag_clip(page, base_url)
-        page.screenshot(path=paths[0], full_page=True)
-        page.goto(base_url + "/#models")
-        page.wait_for_selector("#models-table tbody tr")
-        page.screenshot(path=paths[1], full_page=True)
-    if watched.errors or watched.foreign:
-        raise RuntimeError(f"page errors {watched.errors}, external requests {watched.foreign}")
-    return paths
-
-
-if __name__ == "__main__":
-    for path in screenshots(sys.argv[1].rstrip("/"), Path(sys.argv[2])):
-        print(path)

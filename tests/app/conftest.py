@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.flood import served
 from tests.app.support import make_models_dir, server_env
+from tests.paths import REPO
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     env = server_env(models, TAGGER_MAX_UPLOAD_MB="1")
     with served(env, ready_s=60) as (url, _pid, log):
         yield url, log
+
+
+@pytest.fixture(scope="module")
+def real_models_server() -> Iterator[str]:
+    """The real server with the project's models (models/: the default, won_musicnn, carries
+    calibrated thresholds; four real-MTAT and eight synthetic models), on CPU."""
+    env = server_env(REPO / "models", TAGGER_PROVIDERS="cpu")
+    with served(env, ready_s=180) as (url, _pid, _log):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -196,7 +196,7 @@ def test_accessibility_basics(web: Watched, server: str) -> None:
     assert page.locator("#summary").get_attribute("aria-live") == "polite"
     assert serious(page) == []
     page.goto(server + "/#models")
-    page.wait_for_selector("#models-table tbody tr")
+    page.wait_for_selector(".leaderboard tbody tr")
     assert page.title().startswith("Models")
     regions = page.eval_on_selector_all(
         ".scroll-box",
@@ -214,7 +214,7 @@ def contrast_with_white(css: str) -> float:
     return 1.05 / (0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2] + 0.05)
 
 
-@pytest.mark.parametrize("path", ["/models", "/static/app.js", "/static/style.css"])
+@pytest.mark.parametrize("path", ["/models", "/static/js/main.js", "/static/style.css"])
 def test_responses_are_gzipped(server: str, path: str) -> None:
     r = httpx.get(server + path, headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
