@@ -234,14 +234,14 @@ class Settings(BaseSettings):
         500, ge=1, description="Most tracks one /library/search answer lists (its limit; 422)."
     )
     library_exact_below: int = Field(
-        20_000,
+        10_000,
         ge=0,
-        description="Below this many tracks every query compares all embeddings (exact: 13 ms "
-        "p50 at 20,000 x 200-d, 3.3 s at 1,000,000, reports/library); from it on, the ANN index "
+        description="Below this many tracks every query compares all embeddings (exact: 13-47 "
+        "ms p50 at 20,000 x 200-d on 2 busy cores, 3.3 s at 1,000,000: reports/library); from it on, the ANN index "
         "answers when the library has one (`python -m app library index`).",
     )
     library_index_min_rows: int = Field(
-        20_000, ge=256, description="`library index` builds no index below this (unless --force)."
+        10_000, ge=256, description="`library index` builds no index below this (unless --force)."
     )
     library_index_kind: Literal["IVF_PQ", "IVF_HNSW_SQ"] = Field(
         "IVF_PQ", description="Kind of ANN index `library index` builds (cosine)."
