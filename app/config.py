@@ -237,8 +237,8 @@ class Settings(BaseSettings):
         10_000,
         ge=0,
         description="Below this many tracks every query compares all embeddings (exact: 47 "
-        "ms p50 at 20,000 x 200-d on 2 busy cores, 3.3 s at 1,000,000: reports/library); from it on, the ANN index "
-        "answers when the library has one (`python -m app library index`).",
+        "ms p50 at 20,000 x 200-d on 2 busy cores, 3.3 s at 1,000,000: reports/library); from "
+        "it on, the ANN index answers when the library has one (`python -m app library index`).",
     )
     library_index_min_rows: int = Field(
         10_000, ge=256, description="`library index` builds no index below this (unless --force)."
