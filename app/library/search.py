@@ -202,7 +202,10 @@ class Library:
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.check_model(model, version, len(vector))
         if not np.isfinite(vector).all() or not vector.any():
-            raise InvalidOptionError("the query embedding is zero or not finite")
+            raise InvalidOptionError(
+                "the query's embedding is all zeros or not finite (a silent recording?): it has "
+                "no direction to compare by cosine"
+            )
         limit = k + (exclude is not None)
         query = (
             self.table.search(vector, vector_column_name="embedding")
