@@ -86,6 +86,8 @@ def test_a_query_from_another_model_is_refused(tmp_path: Path) -> None:
             library.nearest(vec, 3, model, version)
         assert e.value.extra == {"library_model": "alpha", "query_model": model}
     assert len(library.nearest(query, 3, "alpha", "3")) == 3
+    with pytest.raises(InvalidOptionError, match="all zeros or not finite"):
+        library.nearest(np.zeros(DIM, np.float32), 3, "alpha", "3")
 
 
 def test_search_by_decided_labels_and_exclusions(tmp_path: Path) -> None:
