@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,11 @@ def embed_file(path: Path, library: Library, settings: Settings) -> np.ndarray:
     model = registry.get(library.manifest.model)
     library.check_model(model.name, model.card.version, model.embedding_size or 0)
     tagger = Tagger(settings, registry)
+    data = path.read_bytes()
     try:
-        result = asyncio.run(tagger.tag(path.read_bytes(), model))
+        # A thread of its own: callable from code that already runs an event loop (a notebook).
+        with ThreadPoolExecutor(1) as pool:
+            result = pool.submit(asyncio.run, tagger.tag(data, model)).result()
     finally:
         tagger.close()
     assert result.embedding is not None  # check_model: the width is the library's (> 0)
