@@ -29,7 +29,7 @@ from app.config import Settings
 from app.errors import ServiceError
 from app.registry import LoadedModel, ModelRegistry
 from app.results_file import TagRecord
-from app.shaping import COMMAND_LINE, TagView, decision_rule
+from app.shaping import COMMAND_LINE, TagView, check_embedding, decision_rule
 from app.tagger import Tagger
 from tagging.decisions import POLICIES
 from tagging.files import atomic_write_text
@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tag.add_argument("--format", choices=results_file.FORMATS, default="table")
     tag.add_argument(
+        "--embedding",
+        action="store_true",
+        help="with --format json: also record each file's embedding (the model's penultimate "
+        "features averaged over the clip's chunks, as POST /predict?embedding=true)",
+    )
+    tag.add_argument(
         "--out", type=Path, help="write results here (atomically); a rerun skips files in it"
     )
     tag.add_argument(
@@ -112,6 +118,7 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         ("--dry-run", "--write-tags", args.dry_run and not args.write_tags),
         ("--genre", "--write-tags", args.genre and not args.write_tags),
         ("--overwrite-genre", "--genre", args.overwrite_genre and not args.genre),
+        ("--embedding", "--format json", args.embedding and args.format != "json"),
     ):
         if given:
             parser.error(f"{flag} needs {needs}")
@@ -149,6 +156,7 @@ class Run:
         # The tags and decisions POST /predict would return for the same options.
         self.view = TagView.of(model.name, model.tags, args.all_tags, args.top_k, COMMAND_LINE)
         self.rule = decision_rule(model.card, args.threshold_policy, args.threshold, COMMAND_LINE)
+        check_embedding(model.name, model.card, args.embedding, COMMAND_LINE)
         self.previous: list[TagRecord] = []  # already in --out
         self.records: list[TagRecord] = []  # tagged now, in the order they finish
         self.failed: list[tuple[Path, str]] = []
@@ -177,6 +185,11 @@ class Run:
             thresholds=[t.threshold for t in tags],
             present=[t.present for t in tags],
             heard_s=result.heard_s,
+            embedding=(
+                [float(v) for v in result.embedding]
+                if self.args.embedding and result.embedding is not None
+                else None
+            ),
         )
 
     async def worker(self, queue: asyncio.Queue[Path], bar: object) -> None:

@@ -55,6 +55,7 @@ class TagRecord:
     thresholds: list[float | None] = field(default_factory=list)
     present: list[bool | None] = field(default_factory=list)
     heard_s: float | None = None  # seconds of the track the clip-level answer heard
+    embedding: list[float] | None = None  # the clip's embedding (JSON files, --embedding)
 
     def decision(self, i: int) -> tuple[float | None, bool | None]:
         """The ``i``-th tag's threshold and presence (None, None when not recorded)."""
@@ -79,6 +80,7 @@ def render(records: list[TagRecord], fmt: str) -> str:
                 "policy": r.policy,
                 "labels": r.labels,
                 "tags": [_json_tag(r, i) for i in range(len(r.tags))],
+                **({} if r.embedding is None else {"embedding": r.embedding}),
             }
             for r in records
         ]
@@ -172,6 +174,7 @@ def _json_record(r: dict) -> TagRecord:
         thresholds=[_float(t.get("threshold")) for t in tags] if decided else [],
         present=[t.get("present") for t in tags] if decided else [],
         heard_s=_float(r.get("heard_s")),
+        embedding=r.get("embedding"),
     )
 
 

@@ -107,6 +107,12 @@ class PredictResponse(BaseModel):
                             "probabilities": {"guitar": 0.93, "classical": 0.18},
                         }
                     ],
+                    "embedding": [0.0, 1.274, 0.318, 2.09],
+                    "embedding_layer": "input of the final classifier layer (Gemm "
+                    "'/inner/head/fc/Gemm', weight 'inner.head.fc.weight'), i.e. the "
+                    "penultimate features: tensor '/inner/head/ReduceMax_output_0', output of "
+                    "a ReduceMax",
+                    "embedding_size": 4,
                 }
             ]
         },
@@ -131,6 +137,25 @@ class PredictResponse(BaseModel):
     segments: list[SegmentPrediction] | None = Field(
         None,
         description="Per-segment probabilities (only with segments=true).",
+        exclude_if=lambda v: v is None,
+    )
+    embedding: list[float] | None = Field(
+        None,
+        description="Only with embedding=true: the clip's embedding, the model's penultimate "
+        "features (the input of its final classifier layer) averaged over the clip's chunks "
+        "(those of n_chunks, as the probabilities; segments do not count), embedding_size "
+        "floats. Comparable only between answers of the same model.",
+        exclude_if=lambda v: v is None,
+    )
+    embedding_layer: str | None = Field(
+        None,
+        description="Only with embedding=true: which layer the embedding is (the model card's "
+        "embedding.layer: in words, with its graph tensor name).",
+        exclude_if=lambda v: v is None,
+    )
+    embedding_size: int | None = Field(
+        None,
+        description="Only with embedding=true: the embedding's length D.",
         exclude_if=lambda v: v is None,
     )
     tag_set: TagSet = Field(description="Which of the model's tags were ranked.")

@@ -32,6 +32,7 @@ class Options:
     all_tags: str  # the setting that ranks all of a model's tags
     policy: str  # the threshold policy option
     threshold: str  # the fixed threshold option
+    embedding: str  # the option asking for the clip's embedding
 
 
 QUERY = Options(
@@ -39,10 +40,41 @@ QUERY = Options(
     all_tags="all_tags=true",
     policy="query.threshold_policy",
     threshold="query.threshold",
+    embedding="query.embedding",
 )
 COMMAND_LINE = Options(
-    top_k="--top-k", all_tags="--all-tags", policy="--threshold-policy", threshold="--threshold"
+    top_k="--top-k",
+    all_tags="--all-tags",
+    policy="--threshold-policy",
+    threshold="--threshold",
+    embedding="--embedding",
 )
+
+
+def check_embedding(model: str, card: ModelCard, wanted: bool, options: Options) -> None:
+    """:class:`InvalidOptionError` when the embedding is asked of a model without one (raised
+    before any work is done)."""
+    if wanted and card.embedding is None:
+        msg = (
+            f"model {model!r} has no embedding output (its card names none; python -m training "
+            "add-embedding adds it)"
+        )
+        raise InvalidOptionError(
+            f"invalid request: {options.embedding}: {msg}",
+            errors=[{"loc": options.embedding.split("."), "msg": msg, "type": "value_error"}],
+        )
+
+
+def embedding_fields(card: ModelCard, embedding: np.ndarray | None) -> dict[str, object]:
+    """The answer's ``embedding`` (the clip's ``(D,)`` float32 as floats), ``embedding_layer``
+    and ``embedding_size`` (the card's); empty without an embedding."""
+    if embedding is None or card.embedding is None:
+        return {}
+    return {
+        "embedding": [float(v) for v in embedding],
+        "embedding_layer": card.embedding.layer,
+        "embedding_size": card.embedding.size,
+    }
 
 
 def decision_rule(

@@ -54,7 +54,7 @@ def clip_probabilities(registry: ModelRegistry, name: str, wave: np.ndarray) -> 
     """``(N, K)`` probabilities of the clip's chunks (the card's clip rule), one run per batch."""
     model = registry.get(name)
     chunks = model.clip_rule.chunks(wave)  # (N, L)
-    return model.run_batched(chunks, model.max_batch)
+    return model.split(model.run_batched(chunks, model.max_batch))[0]  # (N, K + D) -> (N, K)
 
 
 def parity_report(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import logging
 import re
 import shutil
@@ -159,14 +160,33 @@ def pons_published(source: Path, name: str, weights: str, citation: str) -> dict
 # ------------------------------------------------------------------------------- one port
 def run_parity(spec: Any, onnx_path: Path) -> dict[str, Any]:
     """port-nets' parity check of the exported graph against the original's recorded outputs
-    (``tests/data/pretrained/<name>.json``): per-patch logits and clip-level probabilities."""
-    from training.models.pretrained.parity import check, load_reference, onnx_runner
+    (``tests/data/pretrained/<name>.json``): per-patch logits and clip-level probabilities, and
+    the ``embedding`` output against the original's penultimate features
+    (``<name>_penultimate.json``, when recorded)."""
+    from training.models.pretrained.parity import (
+        EMBEDDING_TOLERANCE,
+        check,
+        embedding_diffs,
+        embedding_runner,
+        load_reference,
+        onnx_runner,
+    )
 
-    reference = load_reference(REPO / "tests" / "data" / "pretrained" / f"{spec.name}.json")
+    data = REPO / "tests" / "data" / "pretrained"
+    reference = load_reference(data / f"{spec.name}.json")
     result = check(spec.name, onnx_runner(onnx_path), spec.clip_rule, reference, REPO)
     if not result.ok:
         raise RuntimeError(f"{spec.name}: parity with the original fails: {result.failures}")
-    return result.as_dict()
+    out = result.as_dict()
+    penultimate = data / f"{spec.name}_penultimate.json"
+    if penultimate.is_file():
+        original = json.loads(penultimate.read_text())
+        diffs = embedding_diffs(embedding_runner(onnx_path), spec.clip_rule, reference, original)
+        if not max(diffs.values()) <= EMBEDDING_TOLERANCE:
+            raise RuntimeError(f"{spec.name}: embedding differs from the original's: {diffs}")
+        out["patch_embedding_max_rel_diff"] = diffs
+        out["tolerances"]["patch_embedding_rel"] = EMBEDDING_TOLERANCE
+    return out
 
 
 def port_source(spec: Any, won_root: Path, wheel_cache: Path) -> Path:

@@ -15,7 +15,7 @@ from app.schemas import (
     SegmentPrediction,
     Timings,
 )
-from app.shaping import QUERY, TagView, decision_rule
+from app.shaping import QUERY, TagView, check_embedding, decision_rule, embedding_fields
 from app.state import StateDep
 from app.uploads import receive_upload
 
@@ -60,7 +60,8 @@ ERRORS = {
     ),
     422: _error(
         "No `file` part, more than one, a text field instead of a file, or bad query values "
-        "(top_k beyond the ranked tags, threshold outside 0..1, unknown threshold_policy).",
+        "(top_k beyond the ranked tags, threshold outside 0..1, unknown threshold_policy, "
+        "embedding=true for a model without an embedding).",
         "invalid request: file: Field required",
         errors=[{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}],
     ),
@@ -169,6 +170,14 @@ async def predict(
             "(decision.policy = fixed); decides with any model, calibrated or not.",
         ),
     ] = None,
+    embedding: Annotated[
+        bool,
+        Query(
+            description="Also return the clip's embedding (the model's penultimate features "
+            "averaged over the clip's chunks) with embedding_layer and embedding_size; 422 for "
+            "a model without one."
+        ),
+    ] = False,
 ) -> PredictResponse:
     """Decode the upload (mono, 16 kHz), average the model's probabilities over its chunks
     (evenly spaced, or every hop, as the model card says), and return the tags from most to
@@ -181,6 +190,9 @@ async def predict(
     ``Retry-After`` at once. The body then streams into a bounded spool (memory, then disk);
     its first bytes must look like audio (415 otherwise) before the rest is read.
 
+    With ``embedding=true`` the answer also carries the clip's ``embedding`` (the model's
+    penultimate features, averaged over the clip's chunks like the probabilities).
+
     Example: ``curl -F file=@song.mp3 'http://127.0.0.1:8000/predict?top_k=5&segments=true'``
     """
     default = state.require_ready()
@@ -192,6 +204,7 @@ async def predict(
     # A bad top_k is refused here, before admission and before a byte of the body is read.
     view = TagView.of(loaded.name, loaded.tags, all_tags, top_k, QUERY)
     rule = decision_rule(loaded.card, threshold_policy, threshold, QUERY)
+    check_embedding(loaded.name, loaded.card, embedding, QUERY)
     result = await state.tagger.tag(
         lambda: _upload(request, state.settings), loaded, segments=segments
     )
@@ -222,4 +235,5 @@ async def predict(
         tag_set=view.tag_set,
         labels=labels,
         decision=decision,
+        **(embedding_fields(loaded.card, result.embedding) if embedding else {}),
     )

@@ -26,7 +26,7 @@ class Floor:
 
 
 def split_run(model: LoadedModel, chunks: np.ndarray, max_batch: int, pool) -> np.ndarray:
-    """``(N, L)`` -> ``(N, K)``: the rows split over ``model.workers`` concurrent runs (the
+    """``(N, L)`` -> ``(N, K + D)`` (:meth:`LoadedModel.run`): the rows split over ``model.workers`` concurrent runs (the
     batcher's split of a lone request: ``ceil(N / workers)`` rows each, at most ``max_batch``)."""
     size = share_rows(len(chunks), model.workers, max_batch)
     parts = [chunks[i : i + size] for i in range(0, len(chunks), size)]

@@ -130,3 +130,30 @@ def test_cli_and_app_import_neither_torch_nor_test_tools() -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "TAGGER_PROVIDERS": "cpu"}
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env).returncode == 0
+
+
+def test_embedding_is_the_services_and_survives_a_rerun(
+    models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "tags.json"
+    args = ["tag", str(MTAT_CLIP), "--model", "alpha", "--format", "json", "--embedding"]
+    assert main([*args, "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    settings = Settings(models_dir=models_dir, providers="cpu", intra_op_threads=1)
+    with TestClient(create_app(settings)) as client:
+        r = client.post(
+            "/predict?model=alpha&embedding=true",
+            files={"file": (MTAT_CLIP.name, MTAT_CLIP.read_bytes(), "audio/mpeg")},
+        )
+    assert row["embedding"] == r.json()["embedding"] and len(row["embedding"]) == 3
+    assert main([*args, "--out", str(out)]) == 0  # the rerun keeps the recorded embedding
+    assert json.loads(out.read_text()) == [row]
+    capsys.readouterr()
+
+
+def test_embedding_needs_json_and_a_model_with_one(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["tag", str(MTAT_CLIP), "--embedding"])
+    assert "--embedding needs --format json" in capsys.readouterr().err
+    assert main(["tag", str(MTAT_CLIP), "--model", "gamma", "--format", "json", "--embedding"]) == 2
+    assert "model 'gamma' has no embedding output" in capsys.readouterr().err

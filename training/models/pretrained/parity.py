@@ -34,6 +34,10 @@ CLIP_TOLERANCE = 0.02
 """Max absolute difference of clip-level probabilities (the project's decoder and resampler
 differ from the original's: librosa's soxr/audioread path)."""
 
+EMBEDDING_TOLERANCE = 1e-3
+"""Max absolute difference of per-patch penultimate features (the ``embedding`` output) from the
+original's, relative to the features' largest magnitude on that recording (at least 1)."""
+
 Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``(n, L)`` float32 waveforms -> ``(probabilities, logits)``, each ``(n, K)``."""
 
@@ -176,3 +180,39 @@ def onnx_runner(path: str | Path, providers: list[str] | None = None) -> Runner:
         return p.astype(np.float64), z.astype(np.float64)
 
     return run
+
+
+def embedding_runner(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+    """``(n, L)`` waveforms -> the exported graph's ``embedding`` ``(n, D)`` (float64)."""
+    import onnxruntime as ort
+
+    from training.embedding import EMBEDDING_NAME
+    from training.export import INPUT_NAME
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        feed = {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)}
+        return session.run([EMBEDDING_NAME], feed)[0].astype(np.float64)
+
+    return run
+
+
+def embedding_diffs(
+    embed: Callable[[np.ndarray], np.ndarray],
+    rule: ClipRule,
+    reference: dict[str, Any],
+    penultimate: dict[str, Any],
+) -> dict[str, float]:
+    """Per recording: max |port's embedding - original's penultimate features| on the logits
+    reference's patches, divided by max(1, max |original|) (``<name>_penultimate.json``, recorded
+    by ``scripts/record_penultimate.py``)."""
+    out = {}
+    for key, rec in reference["recordings"].items():
+        excerpt, _ = sf.read(Path(reference["_dir"]) / rec["wave"], dtype="float32")
+        got = embed(patch_inputs(rule, excerpt, rec["patch_starts"]))
+        want = np.asarray(penultimate["recordings"][key]["patch_penultimate"], dtype=np.float64)
+        if got.shape != want.shape:
+            raise ValueError(f"{key}: embedding {got.shape}, original's penultimate {want.shape}")
+        out[key] = float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
+    return out

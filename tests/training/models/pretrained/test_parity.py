@@ -2,7 +2,9 @@
 
 References were recorded once with the original code (``tests/data/pretrained/README.md``):
 the musicnn package's TensorFlow graph for ``pons_*``, Won et al.'s PyTorch modules for
-``won_*``. Per-patch logits must agree to 1e-3 on the same 16 kHz waveform; clip-level
+``won_*``. Per-patch logits must agree to 1e-3 on the same 16 kHz waveform, and so must the
+``embedding`` output with the original's penultimate features (relative to their largest
+magnitude; ``scripts/record_penultimate.py`` recorded them); clip-level
 probabilities, through the project's decoder and the port's clip rule, to 0.02 with the same
 top-3. Perturbed copies of the graphs (a transposed/rotated conv kernel, the other mel scale)
 must fail the same checks.
@@ -10,6 +12,7 @@ must fail the same checks.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 import numpy as np
@@ -40,6 +43,13 @@ def runner(name: str) -> parity.Runner:
     return parity.onnx_runner(onnx_path(name))
 
 
+@cache
+def penultimate(name: str) -> dict:
+    """The original's penultimate features on the reference patches
+    (``scripts/record_penultimate.py``)."""
+    return json.loads((REFERENCES / f"{name}_penultimate.json").read_text())
+
+
 def test_references_cover_three_real_recordings_and_the_mtat_clip() -> None:
     for name in NAMES:
         ref = reference(name)
@@ -53,6 +63,17 @@ def test_per_patch_logits_match_the_original(name: str) -> None:
     result = parity.check(name, runner(name), spec.clip_rule, reference(name), REPO, clips=False)
     assert len(result.patch_max_abs) == 4
     assert result.ok, result.failures
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_embedding_is_the_originals_penultimate_layer(name: str) -> None:
+    pen = penultimate(name)
+    assert set(pen["recordings"]) == set(reference(name)["recordings"])
+    assert pen["original"] == reference(name)["original"]
+    embed = parity.embedding_runner(onnx_path(name))
+    diffs = parity.embedding_diffs(embed, get_port(name).clip_rule, reference(name), pen)
+    assert len(diffs) == 4
+    assert max(diffs.values()) <= parity.EMBEDDING_TOLERANCE, diffs
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -138,3 +159,7 @@ def test_a_broken_port_fails_the_parity_check(name: str, breakage, tmp_path) -> 
     )  # fmt: skip
     assert not result.ok
     assert result.patch_max_abs[DEFAULT_CLIP] > 10 * parity.PATCH_TOLERANCE
+    diffs = parity.embedding_diffs(
+        parity.embedding_runner(broken), spec.clip_rule, reference(name), penultimate(name)
+    )
+    assert diffs[DEFAULT_CLIP] > 10 * parity.EMBEDDING_TOLERANCE
