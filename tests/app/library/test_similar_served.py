@@ -14,7 +14,11 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 
 from app.config import Settings
-from app.library.build import BuildOptions, build
+
+# The build is the library branch's (app.library.build, fixtures music and ray_local in its
+# conftest.py); until both are merged this module has nothing to build with.
+pytest.importorskip("app.library.build", reason="app.library.build is not merged yet")
+from app.library.build import BuildOptions, build  # noqa: E402
 from app.library.schema import MANIFEST, track_id
 from app.main import create_app
 from benchmarks.flood import served
