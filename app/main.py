@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -16,7 +17,6 @@ from app.auth import ApiKeyMiddleware, document_security
 from app.config import Settings
 from app.errors import ServiceError
 from app.http_errors import install_error_handlers
-from app.library.search import Library, QueryOptions
 from app.limits import BodyGuardMiddleware
 from app.lingering import LingeringCloseMiddleware
 from app.memory import pin_mmap_threshold
@@ -25,6 +25,9 @@ from app.registry import ModelRegistry, ProviderUnavailableError
 from app.routers import health, library, limits, metrics, models, predict, web
 from app.state import ServiceState
 from app.tagger import Tagger
+
+if TYPE_CHECKING:
+    from app.library.search import Library
 
 log = logging.getLogger("app")
 
@@ -51,6 +54,8 @@ def _configure_logging(level: str) -> None:
 def mount_library(settings: Settings, registry: ModelRegistry) -> Library:
     """Open ``TAGGER_LIBRARY`` read-only; refuse to start (RuntimeError) when the folder is not
     a library or its model is not in the models directory (uploads could not be embedded)."""
+    from app.library.search import Library, QueryOptions  # the library extra (LanceDB)
+
     assert settings.library is not None
     try:
         mounted = Library(settings.library, QueryOptions.of(settings))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from app.config import Settings
 from app.errors import LibraryNotMountedError, NotReadyError
-from app.library.search import Library
 from app.observability import ServiceMetrics
 from app.registry import ModelRegistry
 from app.tagger import Tagger
+
+if TYPE_CHECKING:  # LanceDB and pyarrow are the library extra's: imported only with a library
+    from app.library.search import Library
 
 
 @dataclass

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request
 
 from app.config import Settings
 from app.errors import InvalidOptionError, ModelMismatchError
-from app.library.search import Library, Match
-from app.registry import LoadedModel
 from app.routers.library_schemas import (
     LibraryResponse,
     LibraryStatus,
@@ -30,6 +28,10 @@ from app.routers.predict import ERRORS as PREDICT_ERRORS
 from app.routers.predict import REQUEST_BODY, _error
 from app.state import ServiceState, StateDep
 from app.uploads import receive_upload
+
+if TYPE_CHECKING:  # LanceDB and pyarrow (the library extra) load only with a library mounted
+    from app.library.search import Library, Match
+    from app.registry import LoadedModel
 
 router = APIRouter(tags=["library"])
 

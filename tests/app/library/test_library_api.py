@@ -4,6 +4,10 @@ limits (422), the model check (409), start-up refusals and the API keys."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +20,8 @@ from app.library.schema import track_id
 from app.main import create_app
 from tests.app.library.rows import Row, write_library
 from tests.app.library.test_search import brute_force, clustered
-from tests.app.support import TAGS50
+from tests.app.support import TAGS50, server_env
+from tests.paths import REPO
 
 N = 120
 
@@ -149,3 +154,41 @@ def test_the_library_needs_the_api_key(models_dir: Path, library: tuple[Path, np
         assert c.get("/library").status_code == 401
         assert c.get("/library/search?labels=rock").status_code == 401
         assert c.get("/library", headers={"Authorization": "Bearer k1"}).status_code == 200
+
+
+NO_LIBRARY_EXTRA = """
+import importlib.abc, json, sys
+
+BLOCKED = ("lancedb", "pyarrow", "ray")
+
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"blocked: {name}")
+        return None
+
+
+sys.meta_path.insert(0, Block())
+from fastapi.testclient import TestClient
+import app.main
+
+with TestClient(app.main.create_app()) as client:
+    got = [client.get(p).status_code for p in ("/readyz", "/library/status", "/library")]
+print(json.dumps(got))
+"""
+
+
+def test_the_service_needs_no_library_extra_without_a_library(models_dir: Path) -> None:
+    """The serving image has no LanceDB, pyarrow or Ray (they are the library extra's): without
+    TAGGER_LIBRARY the app starts and answers with them unimportable."""
+    env = {**os.environ, **server_env(models_dir, TAGGER_PROVIDERS="cpu"), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_LIBRARY_EXTRA],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [200, 200, 404]
