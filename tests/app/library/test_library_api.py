@@ -192,3 +192,35 @@ def test_the_service_needs_no_library_extra_without_a_library(models_dir: Path) 
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [200, 200, 404]
+
+
+def test_similar_upload_over_embeddings_of_a_real_session(models_dir: Path, tmp_path: Path) -> None:
+    """Rows whose embeddings beta's real onnxruntime session computed (through the service's
+    Tagger) from the real recordings: an upload of one of them finds itself first."""
+    import asyncio
+
+    from app.registry import ModelRegistry
+    from app.tagger import Tagger
+    from tests.paths import BRAHMS_STRINGS, MTAT_CLIP
+
+    settings = Settings(models_dir=models_dir, providers="cpu")
+    registry = ModelRegistry(settings)
+    beta = registry.get("beta")
+    tagger = Tagger(settings, registry)
+    files = [*sorted((REPO / "tests" / "data" / "real").glob("*.ogg")), MTAT_CLIP]
+    try:
+        results = [asyncio.run(tagger.tag(f.read_bytes(), beta)) for f in files]
+    finally:
+        tagger.close()
+    rows = [
+        Row(str(f), r.embedding, r.probabilities, [], r.duration_s)
+        for f, r in zip(files, results, strict=True)
+    ]
+    write_library(tmp_path, rows, list(beta.tags), model="beta", version=beta.card.version)
+    settings = settings.model_copy(update={"library": tmp_path})
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/similar?k=2", files={"file": ("q.ogg", BRAHMS_STRINGS.read_bytes())})
+    assert r.status_code == 200, r.text
+    tracks = r.json()["tracks"]
+    assert tracks[0]["path"] == BRAHMS_STRINGS.name and tracks[0]["distance"] < 1e-5
+    assert len(tracks) == 2 and tracks[1]["distance"] > tracks[0]["distance"]
