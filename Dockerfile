@@ -3,6 +3,8 @@
 # Stages:
 #   serve (default)  FastAPI + onnxruntime-gpu, no torch; CUDA 13 + cuDNN 9 come as pip wheels
 #   train            torch 2.14.1 (CUDA 13 build) for `python -m training ...` on a GPU
+#   library          serve + Ray Data and LanceDB (the `library` extra): `python -m app library`,
+#                    the Ray head and workers of compose's `library` profile, TAGGER_LIBRARY
 #
 # Base choice: python:3.11-slim-bookworm plus onnxruntime-gpu[cuda,cudnn]. The extras install the
 # CUDA 13 runtime and cuDNN 9 libraries as wheels that onnxruntime.preload_dlls() loads, so the
@@ -43,6 +45,25 @@ USER 10001:10001
 WORKDIR /home/tagger
 ENTRYPOINT ["python", "-m", "training"]
 CMD ["--help"]
+
+# ---------------------------------------------------------------------------------------------
+# Before `serve`: the last stage is the default target, and the default image stays lean.
+FROM serve-deps AS library
+RUN python docker/requirements_from_pyproject.py serve library > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt
+COPY app app
+COPY tagging tagging
+RUN pip install --no-deps . \
+ && python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is not None)" \
+ && rm -rf /src
+COPY --chown=10001:10001 models /models
+USER 10001:10001
+WORKDIR /home/tagger
+ENV TAGGER_MODELS_DIR=/models \
+    TAGGER_PROVIDERS=auto \
+    RAY_USAGE_STATS_ENABLED=0
+EXPOSE 8000 6379
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--no-server-header"]
 
 # ---------------------------------------------------------------------------------------------
 FROM serve-deps AS serve

@@ -1,4 +1,5 @@
-"""``python -m app tag PATH...``: tag audio files in process (see :mod:`app.cli`)."""
+"""``python -m app tag PATH...`` (tag audio files in process) and ``python -m app library ...``
+(build and query a tagged library): see :mod:`app.cli`."""
 
 from app.cli import main
 

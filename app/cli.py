@@ -10,6 +10,9 @@ Decisions follow ``POST /predict``: ``--threshold-policy`` (the card's default, 
 its version into the file's own tags (:mod:`tagging.filetags`); ``--dry-run`` only says what
 would change. A file whose model decides nothing is reported, not written; a file that cannot be
 written is reported and the others are still written.
+
+``python -m app library build|stats ...`` (:mod:`app.library.cli`) tags a whole library on Ray
+Data into a LanceDB table.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from app import results_file
 from app.config import Settings
 from app.errors import ServiceError
+from app.library.cli import add_parser as add_library_parser
 from app.registry import LoadedModel, ModelRegistry
 from app.results_file import TagRecord
 from app.shaping import COMMAND_LINE, TagView, check_embedding, decision_rule
@@ -107,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --genre: replace an existing genre too",
     )
     tag.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_library_parser(sub)  # python -m app library ... (app/library/cli.py)
     return parser
 
 
@@ -335,11 +340,14 @@ def tag(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_options(parser, args)
+    verbose = getattr(args, "verbose", False)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("app").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    logging.getLogger("app").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if args.command == "library":
+        return args.run(args)
+    check_options(parser, args)
     return tag(args)
