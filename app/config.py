@@ -227,8 +227,54 @@ class Settings(BaseSettings):
         gt=0,
         description="503 (overload) answers are logged as one summary line per interval.",
     )
+    # -- the mounted library (app/library/search.py, app/routers/library.py) ------------------
+    library: Path | None = Field(
+        None,
+        description="A library folder built by `python -m app library build` to mount: enables "
+        "POST /similar, GET /library, /library/{id}/similar and /library/search (404 without). "
+        "The service refuses to start when the folder is not a library.",
+    )
+    library_default_k: int = Field(10, ge=1, description="Neighbours returned when k is not given.")
+    library_max_k: int = Field(100, ge=1, description="Largest k a similarity query may ask (422).")
+    library_max_results: int = Field(
+        500, ge=1, description="Most tracks one /library/search answer lists (its limit; 422)."
+    )
+    library_exact_below: int = Field(
+        10_000,
+        ge=0,
+        description="Below this many tracks every query compares all embeddings (exact: 47 "
+        "ms p50 at 20,000 x 200-d on 2 busy cores, 3.3 s at 1,000,000: reports/library); from "
+        "it on, the ANN index answers when the library has one (`python -m app library index`).",
+    )
+    library_index_min_rows: int = Field(
+        10_000, ge=256, description="`library index` builds no index below this (unless --force)."
+    )
+    library_index_kind: Literal["IVF_PQ", "IVF_HNSW_SQ"] = Field(
+        "IVF_PQ", description="Kind of ANN index `library index` builds (cosine)."
+    )
+    library_nprobes: int = Field(
+        40,
+        ge=1,
+        description="IVF partitions an ANN query probes (recall against latency: at 1,000,000 "
+        "tracks, 40 of 1,000 with refine 10 gave recall@10 0.98 at 12 ms p50, reports/library).",
+    )
+    library_refine_factor: int = Field(
+        10,
+        ge=1,
+        description="An ANN query re-ranks refine_factor x k candidates on their full vectors.",
+    )
+    library_label_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="For a library without decided labels, /library/search takes a tag as "
+        "present at this probability.",
+    )
+    library_refresh_s: float = Field(
+        10.0, ge=0, description="How long the mounted library may lag rows a build appends."
+    )
 
-    @field_validator("api_keys_file", "spool_dir", "refused_drain_mb", mode="before")
+    @field_validator("api_keys_file", "spool_dir", "refused_drain_mb", "library", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value  # compose passes unset variables as ""

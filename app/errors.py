@@ -101,3 +101,21 @@ class QueueFullError(OverloadedError):
 
 class UploadsFullError(OverloadedError):
     """Too many uploads in flight (``uploads_in_flight``, ``max_uploads``)."""
+
+
+# -- the mounted library (app.library.search) --------------------------------------------------
+class NotALibraryError(ServiceError):
+    """A folder that is not a library (no readable manifest or table): a start-up error."""
+
+
+class LibraryNotMountedError(ServiceError):
+    """A library operation on a service started without ``TAGGER_LIBRARY``."""
+
+
+class UnknownTrackError(ServiceError):
+    """No track of that id in the library, or one without an embedding (it failed to tag)."""
+
+
+class ModelMismatchError(ServiceError):
+    """A query embedded by another model (or version, or width) than the library's
+    (``library_model``, ``query_model``)."""

@@ -23,13 +23,16 @@ from app.errors import (
     EmptyUploadError,
     FormFieldError,
     InvalidOptionError,
+    LibraryNotMountedError,
     MalformedBodyError,
     ModelLoadError,
+    ModelMismatchError,
     NotReadyError,
     OverloadedError,
     ServiceError,
     ShuttingDownError,
     UnknownModelError,
+    UnknownTrackError,
     UnsupportedAudioError,
 )
 
@@ -41,6 +44,9 @@ STATUS: dict[type[ServiceError], int] = {
     MalformedBodyError: 400,
     ClientGoneError: 400,  # nobody reads it
     UnknownModelError: 404,
+    LibraryNotMountedError: 404,
+    UnknownTrackError: 404,
+    ModelMismatchError: 409,
     AudioLimitError: 413,
     UnsupportedAudioError: 415,
     FormFieldError: 422,

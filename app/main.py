@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -21,9 +22,12 @@ from app.lingering import LingeringCloseMiddleware
 from app.memory import pin_mmap_threshold
 from app.observability import PrometheusMiddleware, ServiceMetrics
 from app.registry import ModelRegistry, ProviderUnavailableError
-from app.routers import health, limits, metrics, models, predict, web
+from app.routers import health, library, limits, metrics, models, predict, web
 from app.state import ServiceState
 from app.tagger import Tagger
+
+if TYPE_CHECKING:
+    from app.library.search import Library
 
 log = logging.getLogger("app")
 
@@ -45,6 +49,29 @@ def _configure_logging(level: str) -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         log.addHandler(handler)
+
+
+def mount_library(settings: Settings, registry: ModelRegistry) -> Library:
+    """Open ``TAGGER_LIBRARY`` read-only; refuse to start (RuntimeError) when the folder is not
+    a library or its model is not in the models directory (uploads could not be embedded)."""
+    from app.library.search import Library, QueryOptions  # the library extra (LanceDB)
+
+    assert settings.library is not None
+    try:
+        mounted = Library(settings.library, QueryOptions.of(settings))
+        registry.check_name(mounted.manifest.model)
+    except ServiceError as exc:
+        log.error("refusing to start: TAGGER_LIBRARY: %s", exc.detail)
+        raise RuntimeError(f"refusing to start: TAGGER_LIBRARY: {exc.detail}") from exc
+    m = mounted.manifest
+    log.info(
+        "library %s: %d tracks, model %s %s",
+        settings.library,
+        mounted.count(),
+        m.model,
+        m.model_version,
+    )
+    return mounted
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.error("refusing to start: %s", exc.detail)
             raise RuntimeError(f"refusing to start: {exc.detail}") from exc
         service_metrics.observe_loaded(model)
+        if settings.library is not None:
+            state.library = await anyio.to_thread.run_sync(mount_library, settings, registry)
         # Every other model is checked once (an ONNX file that does not load is listed under
         # "invalid" in /models and never offered), without keeping it loaded.
         await anyio.to_thread.run_sync(registry.validate_all)
@@ -135,7 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         drain_s=settings.refused_drain_s,
         stall_s=settings.body_timeout_s,
     )
-    for router in (predict.router, models.router, metrics.router, health.router, limits.router):
+    routers = (predict.router, models.router, metrics.router, health.router, limits.router)
+    for router in (*routers, library.router):
         app.include_router(router)
     web.install(app)
     return app

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from app.config import Settings
-from app.errors import NotReadyError
+from app.errors import LibraryNotMountedError, NotReadyError
 from app.observability import ServiceMetrics
 from app.registry import ModelRegistry
 from app.tagger import Tagger
+
+if TYPE_CHECKING:  # LanceDB and pyarrow are the library extra's: imported only with a library
+    from app.library.search import Library
 
 
 @dataclass
@@ -22,6 +25,16 @@ class ServiceState:
     metrics: ServiceMetrics
     default_model: str | None = None
     ready: bool = False
+    library: Library | None = None  # TAGGER_LIBRARY, opened at start-up
+
+    def require_library(self) -> Library:
+        """The mounted library, or :class:`LibraryNotMountedError`."""
+        if self.library is None:
+            raise LibraryNotMountedError(
+                "no library is mounted: start the service with TAGGER_LIBRARY=DIR, a folder "
+                "built by `python -m app library build`"
+            )
+        return self.library
 
     def require_ready(self) -> str:
         """The default model's name, or :class:`NotReadyError` while start-up has not

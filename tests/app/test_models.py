@@ -158,6 +158,11 @@ def test_openapi_documents_every_endpoint_with_examples(client: TestClient) -> N
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/limits", "get"),
+        ("/similar", "post"),
+        ("/library", "get"),
+        ("/library/search", "get"),
+        ("/library/status", "get"),
+        ("/library/{track_id}/similar", "get"),
     }
     heads = {("/healthz", "head"), ("/readyz", "head")}  # no body: nothing to exemplify
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected | heads
@@ -172,6 +177,7 @@ def test_openapi_documents_every_endpoint_with_examples(client: TestClient) -> N
         assert has_example, f"{method.upper()} {path} has no response example"
     codes = set(paths["/predict"]["post"]["responses"])
     assert {"200", "400", "404", "408", "413", "415", "422", "503"} <= codes
+    assert {"200", "404", "409", "413", "415", "422"} <= set(paths["/similar"]["post"]["responses"])
 
 
 # -- start-up: default model, providers ------------------------------------------------------

@@ -167,6 +167,7 @@ export async function tag(event) {
   markStale(false);
   renderResult(body, file, performance.now() - t0);
   say(`Tagged ${file.name}.`);
+  document.dispatchEvent(new CustomEvent("tagger:result", { detail: { file, result: body } }));
   document.title = `Tags for ${file.name} – ${APP_TITLE}`;
   $("result-title").focus();
 }

@@ -1,0 +1,226 @@
+"""Similarity benchmark: ANN queries of a big library against exact search.
+
+``nice python -m benchmarks.similarity [--rows 1000000] [--dim D] --out reports/library``
+
+1. Writes ``--rows`` synthetic tracks in the library's schema (:mod:`app.library.schema`) into
+   ``--work/<rows>x<dim>/<kind>`` (kept: a rerun reuses the table and its index; ``--rebuild``
+   starts over). The vectors imitate a tagger's penultimate layer: ReLU outputs (non-negative,
+   about half zero) around 2,000 "styles" whose sizes follow Zipf's law, not a uniform cloud.
+2. Builds the ANN index with :meth:`app.library.search.Library.build_index` (time, disk size).
+3. Runs ``--queries`` held-out vectors of the same distribution through
+   :meth:`~app.library.search.Library.nearest` (the service's query path), one at a time, for
+   each ``nprobes`` x ``refine_factor``: latency p50/p95 and recall@k against a numpy brute
+   force over the same vectors (exact cosine ranking).
+
+The embedding width defaults to the default model's card (``embedding.size``) when it has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+from app.config import DEFAULT_MODEL, DEFAULT_MODELS_DIR
+from app.library.schema import TABLE, LibraryManifest, track_id, track_schema
+from app.library.search import Library, QueryOptions
+
+STYLES = 2_000
+BATCH = 100_000
+MODEL, VERSION = "synthetic", "1"
+
+
+def default_card() -> dict:
+    return json.loads((DEFAULT_MODELS_DIR / DEFAULT_MODEL / "card.json").read_text())
+
+
+def default_dim() -> int:
+    """The default model's embedding width (its card's ``embedding.size``), else 200 (the
+    width of won_musicnn's dense1, the layer before its output)."""
+    return int((default_card().get("embedding") or {}).get("size") or 200)
+
+
+class Vectors:
+    """The synthetic distribution. Learned features lie near a low-dimensional manifold (the
+    last layers of trained CNNs have intrinsic dimension ~10-40: Ansuini et al. 2019, "Intrinsic
+    dimension of data representations in deep neural networks"), in clusters of uneven size.
+    So: a latent z in ``latent`` dimensions around one of :data:`STYLES` centres (style sizes
+    follow Zipf's law, spreads differ), mapped by a fixed random layer ``ReLU(W z + b)`` to
+    ``dim`` non-negative features (like the ReLU outputs of a penultimate layer), plus small
+    isotropic noise. ``latent=0``: the clusters live in all ``dim`` directions (a harder, less
+    realistic case)."""
+
+    def __init__(self, dim: int, latent: int = 32, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.dim, self.latent = dim, latent
+        width = latent or dim
+        self.centres = rng.normal(size=(STYLES, width)).astype(np.float32)
+        weight = 1.0 / np.arange(1, STYLES + 1)
+        self.p = weight / weight.sum()
+        self.spread = rng.uniform(0.2, 0.6, STYLES).astype(np.float32)  # tight and loose styles
+        self.w = (rng.normal(size=(width, dim)) / np.sqrt(width)).astype(np.float32)
+        self.b = rng.normal(0, 0.3, dim).astype(np.float32)
+
+    def draw(self, n: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        style = rng.choice(STYLES, size=n, p=self.p)
+        width = self.latent or self.dim
+        z = self.centres[style] + self.spread[style, None] * rng.normal(size=(n, width))
+        x = np.maximum(z.astype(np.float32) @ self.w + self.b, 0.0)
+        return (x + 0.02 * rng.normal(size=x.shape)).astype(np.float32)
+
+
+def write_table(folder: Path, vectors: Vectors, rows: int) -> None:
+    """``rows`` tracks in the contract's schema, in batches of :data:`BATCH`."""
+    tags = default_card()["tags"]  # probabilities stay null: only the vectors matter here
+    schema = track_schema(len(tags), vectors.dim)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = lancedb.connect(folder).create_table(TABLE, schema=schema, mode="overwrite")
+    now = datetime.now(UTC)
+    for start in range(0, rows, BATCH):
+        n = min(BATCH, rows - start)
+        x = vectors.draw(n, seed=1 + start)
+        paths = [f"/synthetic/{i:07d}.mp3" for i in range(start, start + n)]
+        columns = {
+            "id": [track_id(p) for p in paths],
+            "path": paths,
+            "rel_path": [p[len("/synthetic/") :] for p in paths],
+            "duration_s": np.full(n, 30.0, np.float32),
+            "model": [MODEL] * n,
+            "model_version": [VERSION] * n,
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), vectors.dim),
+            "status": ["ok"] * n,
+            "tagged_at": [now] * n,
+        }
+        arrays = [
+            pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type)
+            for f in schema
+        ]
+        table.add(pa.Table.from_arrays(arrays, schema=schema))
+    LibraryManifest(
+        model=MODEL, model_version=VERSION, tags=tags, embedding_size=vectors.dim
+    ).write(folder)
+
+
+def stored(vectors: Vectors, rows: int) -> np.ndarray:
+    """The table's vectors again, regenerated from the same seeds: (rows, dim) float32."""
+    parts = [vectors.draw(min(BATCH, rows - s), seed=1 + s) for s in range(0, rows, BATCH)]
+    return np.concatenate(parts)
+
+
+def exact_topk(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """(Q, k) row numbers of the exact cosine top-k (ties: lower row first)."""
+    norms = np.linalg.norm(data, axis=1)
+    norms[norms == 0] = 1.0
+    out = []
+    for q in queries:
+        sim = (data @ (q / np.linalg.norm(q))) / norms
+        top = np.argpartition(-sim, k)[:k]
+        out.append(top[np.argsort(-sim[top], kind="stable")])
+    return np.array(out)
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def measure(library: Library, queries: np.ndarray, truth: list[set[str]], k: int) -> dict:
+    """Latency (ms) and recall@k of ``library.nearest`` over ``queries``; 10 warm-up queries."""
+    for q in queries[:10]:
+        library.nearest(q, k, MODEL, VERSION)
+    times, recalls = [], []
+    for q, want in zip(queries, truth, strict=True):
+        t0 = time.perf_counter()
+        got = library.nearest(q, k, MODEL, VERSION)
+        times.append((time.perf_counter() - t0) * 1000)
+        recalls.append(len({m.id for m in got} & want) / k)
+    return {
+        "p50_ms": round(float(np.percentile(times, 50)), 2),
+        "p95_ms": round(float(np.percentile(times, 95)), 2),
+        "recall_at_k": round(float(np.mean(recalls)), 4),
+        "min_recall": round(float(np.min(recalls)), 2),
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    vectors = Vectors(args.dim, args.latent)
+    folder = args.work / f"{args.rows}x{args.dim}-latent{args.latent}" / args.kind
+    if args.rebuild and folder.exists():
+        shutil.rmtree(folder)
+    t0 = time.perf_counter()
+    if not (folder / "library.json").exists():
+        write_table(folder, vectors, args.rows)
+    write_s = time.perf_counter() - t0
+    library = Library(folder, QueryOptions(exact_below=0, index_kind=args.kind))
+    index = library.index()
+    if index is None:
+        index = library.build_index(force=True)
+    assert index is not None
+    queries = vectors.draw(args.queries, seed=10**9)
+    data = stored(vectors, args.rows)
+    ids = [track_id(f"/synthetic/{i:07d}.mp3") for i in range(args.rows)]
+    truth = [{ids[i] for i in row} for row in exact_topk(data, queries, args.k)]
+    del data
+    grid = []
+    for nprobes in args.nprobes:
+        for refine in args.refine:
+            options = QueryOptions(exact_below=0, nprobes=nprobes, refine_factor=refine)
+            result = measure(Library(folder, options), queries, truth, args.k)
+            grid.append({"nprobes": nprobes, "refine_factor": refine, **result})
+            print(json.dumps(grid[-1]), flush=True)
+    exact = Library(folder, QueryOptions(exact_below=args.rows + 1))
+    flat = measure(exact, queries[:30], truth[:30], args.k)
+    return {
+        "rows": args.rows,
+        "dim": args.dim,
+        "latent": args.latent,
+        "queries": args.queries,
+        "k": args.k,
+        "kind": index.kind,
+        "index_params": index.params,
+        "index_build_s": round(index.build_s, 1),
+        "write_s": round(write_s, 1) if write_s > 1 else None,
+        "table_bytes": du(folder / f"{TABLE}.lance"),
+        "index_bytes": du(folder / f"{TABLE}.lance" / "_indices"),
+        "exact_scan_lancedb": flat,
+        "grid": grid,
+        "loadavg": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.similarity", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=None, help="default: the default model's")
+    parser.add_argument("--latent", type=int, default=32, help="0: clusters in all dims")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--kind", choices=["IVF_PQ", "IVF_HNSW_SQ"], default="IVF_PQ")
+    parser.add_argument("--nprobes", type=int, nargs="+", default=[10, 20, 40])
+    parser.add_argument("--refine", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/similarity-bench"))
+    parser.add_argument("--rebuild", action="store_true", help="write the table and index anew")
+    parser.add_argument("--out", type=Path, help="folder for similarity-<rows>-<kind>.json")
+    args = parser.parse_args(argv)
+    args.dim = args.dim or default_dim()
+    result = run(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"similarity-{args.rows}-{args.kind}.json").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
