@@ -239,6 +239,18 @@ class Settings(BaseSettings):
     library_max_results: int = Field(
         500, ge=1, description="Most tracks one /library/search answer lists (its limit; 422)."
     )
+    library_max_file_mb: float = Field(
+        512.0,
+        gt=0,
+        description="Largest file a library build tags (an error row above it): whole albums "
+        "in FLAC exceed the upload limit (TAGGER_MAX_UPLOAD_MB), which stays the service's.",
+    )
+    library_max_duration_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Longest recording a library build tags (an error row above it); the "
+        "service's uploads keep TAGGER_MAX_DURATION_S.",
+    )
     library_exact_below: int = Field(
         10_000,
         ge=0,

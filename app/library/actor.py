@@ -31,10 +31,18 @@ log = logging.getLogger("app")
 
 
 def actor_settings(settings: Settings, cpus: int) -> Settings:
-    """``settings`` with onnxruntime and decoding pinned to ``cpus`` cores (not the node's)."""
+    """``settings`` with onnxruntime and decoding pinned to ``cpus`` cores (not the node's),
+    and a library's file limits (``TAGGER_LIBRARY_MAX_FILE_MB``, ``_MAX_DURATION_S``) in place
+    of an upload's."""
     cpus = max(1, cpus)
     return settings.model_copy(
-        update={"inference_threads": 1, "intra_op_threads": cpus, "decode_concurrency": cpus}
+        update={
+            "inference_threads": 1,
+            "intra_op_threads": cpus,
+            "decode_concurrency": cpus,
+            "max_upload_mb": settings.library_max_file_mb,
+            "max_duration_s": settings.library_max_duration_s,
+        }
     )
 
 
@@ -76,7 +84,7 @@ class TaggerActor:
         if entry["size"] > limit:
             why = (
                 f"file is {entry['size'] / 2**20:.1f} MiB, more than the limit of "
-                f"{limit / 2**20:.1f} MiB (TAGGER_MAX_UPLOAD_MB)"
+                f"{limit / 2**20:.1f} MiB (TAGGER_LIBRARY_MAX_FILE_MB)"
             )
             return error_row(entry, why, self.row_model, None)
         data = None

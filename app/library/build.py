@@ -208,7 +208,7 @@ def dataset(entries: list[FileEntry], options: BuildOptions, settings: Settings,
 def build(options: BuildOptions, settings: Settings) -> BuildSummary:
     """Tag every file of ``options.sources`` not yet in the library; rows committed per batch.
 
-    Raises :class:`app.library.store.ModelMismatchError`, :class:`NoEmbeddingError` or
+    Raises :class:`app.errors.ModelMismatchError`, :class:`NoEmbeddingError` or
     :class:`app.errors.ServiceError` (unknown model) before any work is done."""
     from tqdm import tqdm
 

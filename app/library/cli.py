@@ -13,6 +13,9 @@ import importlib
 SUBCOMMANDS: tuple[str, ...] = (
     "app.library.commands.build",
     "app.library.commands.stats",
+    "app.library.commands.similar",
+    "app.library.commands.search",
+    "app.library.commands.index",
 )
 """Modules with ``register(subparsers)``, in the order ``--help`` lists them."""
 

@@ -4,6 +4,7 @@ A library is a folder (or object-store prefix) ``DIR`` holding::
 
     DIR/library.json     the manifest (:class:`LibraryManifest`): model, sizes, dates
     DIR/tracks.lance/    the LanceDB table :data:`TABLE` (rows of :func:`track_schema`)
+    DIR/index.json       the ANN index as built, when there is one (app.library.search)
 
 One row per source file, written by the build, read by ``python -m app library ...`` and the
 service (``TAGGER_LIBRARY``). A file that could not be tagged is a row too: ``status`` is

@@ -331,6 +331,17 @@ class Library:
             return {}
         return {"unindexed_rows": self.table.index_stats(indices[0].name).num_unindexed_rows}
 
+    def refresh_index(self, stale_fraction: float = 0.1) -> IndexInfo | None:
+        """After a build: (re)build the index when the library is big enough for one and has
+        none, or when more than ``stale_fraction`` of its rows were added since (those are
+        scanned exactly per query). None when nothing was (re)built."""
+        index = self.index()
+        if index is not None:
+            unindexed = self._unindexed().get("unindexed_rows", 0)
+            if unindexed <= stale_fraction * self.count("status = 'ok'"):
+                return None
+        return self.build_index()
+
     def build_index(self, force: bool = False, kind: IndexKind | None = None) -> IndexInfo | None:
         """Build the cosine ANN index over the ``ok`` rows' embeddings when the table holds at
         least :attr:`QueryOptions.index_min_rows` of them (``force``: whatever the size, at least

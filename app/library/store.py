@@ -20,14 +20,11 @@ from pathlib import Path
 import lancedb
 import pyarrow as pa
 
+from app.errors import ModelMismatchError
 from app.library.schema import MANIFEST, TABLE, LibraryManifest, track_schema
 
 Key = tuple[str, int, float]
 """(path, size, mtime): a file whose key is in the library is not tagged again."""
-
-
-class ModelMismatchError(ValueError):
-    """A library built by one model was asked to take rows of another (or another version)."""
 
 
 def existing_manifest(folder: Path) -> LibraryManifest | None:

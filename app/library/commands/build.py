@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
     from app.config import Settings
     from app.errors import ServiceError
     from app.library.build import BuildOptions, NoEmbeddingError, build
-    from app.library.store import ModelMismatchError
 
     for flag in ("actors", "cpus_per_actor", "batch_size"):
         if getattr(args, flag) < (0 if flag == "actors" else 1):
@@ -62,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
         retry_errors=args.retry_errors,
     )
     try:
-        summary = build(options, Settings())
-    except (ServiceError, ModelMismatchError, NoEmbeddingError, ValueError) as exc:
+        settings = Settings()
+        summary = build(options, settings)
+    except (ServiceError, NoEmbeddingError, ValueError) as exc:
         print(f"error: {exc.detail if isinstance(exc, ServiceError) else exc}", file=sys.stderr)
         return 2
     for source in summary.missing:
@@ -71,4 +75,19 @@ def run(args: argparse.Namespace) -> int:
     print(summary.line(), file=sys.stderr)
     if summary.interrupted:
         return 130
+    if summary.ok:
+        index_after_build(options.library, settings)
     return 1 if summary.failed or summary.missing else 0
+
+
+def index_after_build(folder: Path, settings: Settings) -> None:
+    """Build (or rebuild) the ANN index when the library has grown enough for one
+    (``TAGGER_LIBRARY_INDEX_MIN_ROWS``); smaller libraries are searched exactly."""
+    from app.library.search import Library, QueryOptions
+
+    info = Library(folder, QueryOptions.of(settings)).refresh_index()
+    if info is not None:
+        print(
+            f"indexed {info.rows} tracks ({info.kind}, cosine) in {info.build_s:.1f} s",
+            file=sys.stderr,
+        )

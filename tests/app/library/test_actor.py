@@ -28,13 +28,14 @@ def test_a_batch_with_good_missing_and_too_large_files(tmp_path: Path) -> None:
     entries, _ = resolve([str(tmp_path)])
     gone = {"path": str(tmp_path / "gone.mp3"), "rel_path": "gone.mp3", "size": 10, "mtime": 0.0}
     batch = pa.Table.from_pylist([e.as_dict() for e in entries] + [gone])
-    settings = Settings(providers="cpu", max_upload_mb=1.0)
+    settings = Settings(providers="cpu", max_upload_mb=0.5, library_max_file_mb=1.0)
     actor = TaggerActor(settings, MODEL, cpus=2)
     rows = {Path(r["path"]).name: r for r in actor(batch).to_pylist()}
     assert rows["clip.mp3"]["status"] == "ok"
     assert len(rows["clip.mp3"]["embedding"]) == actor.model.embedding_size
     assert rows["big.wav"]["error"].startswith("file is 1.9 MiB, more than the limit of 1.0 MiB")
     assert rows["gone.mp3"]["error"].startswith("could not read the file: [Errno 2]")
+    assert actor.settings.max_duration_s == settings.library_max_duration_s  # not an upload's
     # two intra-op threads in one run at a time (the service alone would run two single-threaded)
     assert actor.model.session.get_session_options().intra_op_num_threads == 2
     assert actor.model.workers == 1

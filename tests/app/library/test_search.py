@@ -153,3 +153,18 @@ def test_a_folder_that_is_not_a_library(tmp_path: Path) -> None:
     (tmp_path / "library.json").write_text("{not json")
     with pytest.raises(NotALibraryError, match="cannot be read"):
         Library(tmp_path)
+
+
+def test_refresh_index_after_a_build_only_when_needed(tmp_path: Path) -> None:
+    make(tmp_path, n=300)
+    library = Library(tmp_path, QueryOptions(exact_below=200, index_min_rows=256))
+    first = library.refresh_index()
+    assert first is not None and first.rows == 300  # big enough, no index yet
+    assert library.refresh_index() is None  # nothing added since
+    added = library.table.to_arrow().slice(0, 40)  # 40 more tracks: over 10 % unindexed
+    ids = [f"new{i:013d}" for i in range(40)]
+    added = added.set_column(added.schema.get_field_index("id"), "id", [ids])
+    library.table.add(added)
+    again = library.refresh_index()
+    assert again is not None and again.rows == 340
+    assert library.stats()["index"]["unindexed_rows"] == 0

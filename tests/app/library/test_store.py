@@ -10,8 +10,9 @@ import lancedb
 import pyarrow as pa
 import pytest
 
+from app.errors import ModelMismatchError
 from app.library.schema import TABLE, LibraryManifest, track_id, track_schema
-from app.library.store import LibraryWriter, ModelMismatchError, existing_manifest
+from app.library.store import LibraryWriter, existing_manifest
 
 TAGS = ["guitar", "piano", "rock"]
 
