@@ -19,6 +19,9 @@ from fastapi.openapi.docs import (
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app.state import StateDep
+from tagging.synonyms import groups_within
+
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 DOCS_ASSETS = Path(str(resources.files("fastapi_offline") / "static"))
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
@@ -54,6 +57,20 @@ def _with_back_link(request: Request, page: HTMLResponse) -> HTMLResponse:
 async def page() -> FileResponse:
     """The tagging page (app/web/index.html)."""
     return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/tag-groups")
+async def tag_groups(state: StateDep) -> dict[str, object]:
+    """Synonym groups (``tagging.synonyms``, the table training merges with) over the tags of
+    the models in the models directory: the page shows each group in an answer as one row."""
+    cards, _ = state.registry.cards()
+    vocabulary = {tag for card in cards.values() for tag in card.tags}
+    return {
+        "about": "Synonyms among the models' tags (MTAT's synonym table, tagging/synonyms.py): "
+        "the page shows each group present in an answer as one row, its highest probability; "
+        "the first member names the group.",
+        "groups": groups_within(vocabulary),
+    }
 
 
 @router.get("/docs")

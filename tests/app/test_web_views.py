@@ -16,12 +16,12 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page
 
+from tagging.synonyms import groups_within
 from tests.app.browser import Watched, tag_clip, watch
 from tests.app.support import audio_bytes, tone
 from tests.paths import MTAT_CLIP, REPO
 
 VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
-GROUPS = REPO / "app" / "web" / "tag_groups.json"
 
 
 @pytest.fixture(params=list(VIEWPORTS))
@@ -171,13 +171,18 @@ def contrast(fg: str, bg: str) -> float:
     return (hi + 0.05) / (lo + 0.05)
 
 
-def test_synonym_table_is_in_the_vocabulary() -> None:
-    """Every member of every group is one of the 50 tags of the top-50 cards, in one group."""
-    groups = json.loads(GROUPS.read_text())["groups"]
+def top50_groups() -> list[list[str]]:
     vocabulary = json.loads((REPO / "models" / "won_musicnn" / "card.json").read_text())["tags"]
-    members = [t for g in groups for t in g]
-    assert set(members) <= set(vocabulary) and len(members) == len(set(members))
-    assert all(len(g) >= 2 for g in groups)
+    return groups_within(vocabulary)
+
+
+def test_the_page_gets_the_synonym_table(real_models_server: str) -> None:
+    """GET /tag-groups: the core's table over the models' tags; every member of a top-50 group is
+    one of the 50 tags, in one group."""
+    served = httpx.get(f"{real_models_server}/tag-groups").json()["groups"]
+    assert top50_groups() and all(g in served for g in top50_groups())
+    members = [t for g in served for t in g]
+    assert len(members) == len(set(members)) and all(len(g) >= 2 for g in served)
 
 
 def test_synonyms_grouped_with_their_max(
@@ -186,7 +191,7 @@ def test_synonyms_grouped_with_their_max(
     page = web.page
     tag_clip(page, real_models_server, all_tags=True)
     probability = {t["tag"]: t["probability"] for t in answer["tags"]}
-    groups = json.loads(GROUPS.read_text())["groups"]
+    groups = top50_groups()
     rows = page.locator("#bars li")
     assert rows.count() == 50 - sum(len(g) - 1 for g in groups)
     for group in groups:

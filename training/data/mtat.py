@@ -19,72 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tagging.synonyms import SYNONYM_GROUPS
 from training.constants import SPLIT_FOLDERS
 
 ANNOTATIONS_FILE = "annotations_final.csv"
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
-
-SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("beat", "beats"),
-    ("chant", "chanting"),
-    ("choir", "choral"),
-    ("classical", "clasical", "classic"),
-    ("drums", "drum"),
-    ("electronic", "electro", "electronica"),
-    ("fast", "fast beat", "quick"),
-    (
-        "female",
-        "female singer",
-        "female singing",
-        "female vocal",
-        "female vocals",
-        "female voice",
-        "woman",
-        "woman singing",
-        "women",
-        "girl",
-    ),
-    ("flute", "flutes"),
-    ("guitar", "guitars"),
-    ("harpsichord", "harpsicord"),
-    ("horn", "horns"),
-    ("indian", "india"),
-    ("jazz", "jazzy"),
-    (
-        "male",
-        "male singer",
-        "male vocal",
-        "male vocals",
-        "male voice",
-        "man",
-        "man singing",
-        "men",
-    ),
-    ("no vocals", "no vocal", "no voice", "no voices", "no singing", "no singer"),
-    ("opera", "operatic"),
-    ("orchestra", "orchestral"),
-    ("singing", "singer"),
-    ("space", "spacey"),
-    ("strings", "string"),
-    ("synth", "synthesizer"),
-    ("violin", "violins", "fiddle"),
-    ("vocal", "vocals", "voice", "voices"),
-    ("weird", "strange"),
-)
-"""MTAT's known synonym / misspelling groups; the first name of a group is the merged column.
-
-MTAT's tags were collected with the TagATune game, so the same concept appears under several
-spellings ("clasical", "harpsicord"), plurals ("guitars", "drum"/"drums") and paraphrases
-("no vocals", "no voice", "no singing"). The groups follow the synonym list that circulates with
-the dataset (keunwoochoi/magnatagatune-list, used to study MTAT's label noise in Choi et al.
-2018, "The effects of noisy labels on deep convolutional neural networks for music tagging").
-We keep only groups of true synonyms: tags that differ in meaning ("electric" vs "electronic",
-"hard" vs "hard rock", "heavy" vs "metal", "no beat" vs "no drums", "quiet" vs "silence",
-"piano" vs "piano solo") stay separate. A merged column is the logical OR of its members and
-takes the file position of its first-occurring member (for tie-breaking). Every name must be a
-real MTAT column (checked in the tests against ``constants.mtat_tag_columns()``).
-"""
 
 
 class AnnotationsError(ValueError):

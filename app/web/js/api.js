@@ -69,9 +69,9 @@ export async function loadLimits() {
   return state.limits;
 }
 
-// The synonym groups of the 50-tag vocabulary (static/tag_groups.json, the one table of them).
+// The synonym groups among the models' tags (GET tag-groups: tagging/synonyms.py, the one table).
 export async function loadGroups() {
-  if (!state.groups) state.groups = (await getJSON("static/tag_groups.json")).groups;
+  if (!state.groups) state.groups = (await getJSON("tag-groups")).groups;
   return state.groups;
 }
 

@@ -1,4 +1,4 @@
-// Synonyms of the 50-tag vocabulary as one row each (static/tag_groups.json holds the groups).
+// Synonyms among the tags as one row each (GET tag-groups serves tagging/synonyms.py's groups).
 
 // The answer's tags as rows: a group of >= 2 synonyms present in the answer becomes one row
 // whose probability is its members' maximum (and whose threshold and decision are that member's,
