@@ -18,6 +18,10 @@ EXPECTED_STATUS = {
     "MalformedBodyError": 400,
     "ClientGoneError": 400,
     "UnknownModelError": 404,
+    "LibraryNotMountedError": 404,
+    "UnknownTrackError": 404,
+    "ModelMismatchError": 409,
+    "NotALibraryError": 500,  # a start-up error (TAGGER_LIBRARY): the service does not start
     "AudioLimitError": 413,
     "UnsupportedAudioError": 415,
     "FormFieldError": 422,
