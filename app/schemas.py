@@ -181,6 +181,11 @@ class EvaluationSummary(BaseModel):
     split: str | None = None
     n_clips: int | None = None
     measured_by: str = Field(description="'project' (training.evaluate.evaluate here) or 'source'.")
+    measured_model: str | None = Field(
+        None,
+        description="The model these scores were measured on when it is not this one (an int8 "
+        "variant shows its fp32 original's: `won_musicnn (fp32); not re-measured ...`).",
+    )
     source: str | None = Field(
         None, description="Where the figures come from (measured_by=source)."
     )

@@ -49,6 +49,7 @@ def _evaluation(entry: dict[str, Any]) -> EvaluationSummary:
         split=entry.get("split"),
         n_clips=entry.get("n_clips"),
         measured_by=str(entry.get("measured_by", "")),
+        measured_model=entry.get("model"),
         source=entry.get("source"),
         citation=entry.get("citation"),
         per_tag={tag: _scores(v) for tag, v in per_tag.items()},

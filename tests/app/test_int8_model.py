@@ -3,6 +3,7 @@ fp32 model on the parity recordings as its card says (real sessions, real decodi
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import pytest
 
@@ -51,3 +52,13 @@ def test_it_agrees_with_its_fp32_model_on_every_parity_recording(registry) -> No
         assert list(np.argsort(-p)[:3]) == list(np.argsort(-q)[:3]), key
         dp = float(np.abs(p - q).max())
         assert dp <= 0.02 and abs(dp - recorded[key]["max_abs_dp"]) < 1e-3, (key, dp)
+
+
+def test_models_says_whose_scores_it_shows(real_models_server: str) -> None:
+    """GET /models: the int8 model's evaluations are its fp32 original's, and say so (the
+    leaderboard prints it); the original's own need no such note."""
+    models = {m["name"]: m for m in httpx.get(f"{real_models_server}/models").json()["models"]}
+    assert models[NAME]["evaluations"]
+    for ev in models[NAME]["evaluations"]:
+        assert ev["measured_model"].startswith(f"{FP32} (fp32)")
+    assert all(ev["measured_model"] is None for ev in models[FP32]["evaluations"])

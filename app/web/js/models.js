@@ -124,6 +124,7 @@ function boardRows({ model: m, ev, letter }, i, id, metric, perRowProvider) {
   const meta = [m.architecture,
     m.parameters ? `${Number(m.parameters).toLocaleString("en")} params` : null,
     `${scores.length || m.tags.length} tags`, letter ? `data ${letter}` : null,
+    ev.measured_model ? `scores of ${ev.measured_model.split(";")[0]}` : null,
     perRowProvider ? (m.loaded ? short(m.provider) : "not loaded") : null,
   ].filter(Boolean).join(" · ");
   const button = el("button", { type: "button", class: "secondary small", "aria-expanded": "false",
