@@ -116,3 +116,14 @@ def test_another_model_is_refused(tmp_path: Path, other: LibraryManifest, messag
     with pytest.raises(ModelMismatchError, match=message):
         LibraryWriter.open(tmp_path, other)
     assert LibraryManifest.read(tmp_path).model == "m"  # the library is left as it was
+
+
+def test_finish_compacts_the_builds_small_fragments(tmp_path: Path) -> None:
+    writer = LibraryWriter.open(tmp_path / "lib", manifest())
+    for i in range(5):  # five batches: five commits, five small fragments
+        writer.add(rows([f"/m/{i}.mp3"]))
+    assert writer.table.stats()["fragment_stats"]["num_fragments"] == 5
+    before = writer.table.to_arrow().sort_by("id")
+    writer.finish()
+    assert writer.table.stats()["fragment_stats"]["num_fragments"] == 1
+    assert writer.table.to_arrow().sort_by("id").equals(before)  # the same rows, none lost
