@@ -8,9 +8,7 @@ without a library; the queries run in worker threads (LanceDB's calls block).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import IO, TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request
@@ -26,8 +24,8 @@ from app.routers.library_schemas import (
 )
 from app.routers.predict import ERRORS as PREDICT_ERRORS
 from app.routers.predict import REQUEST_BODY, _error
+from app.routers.upload_body import upload_body
 from app.state import ServiceState, StateDep
-from app.uploads import receive_upload
 
 if TYPE_CHECKING:  # LanceDB and pyarrow (the library extra) load only with a library mounted
     from app.library.search import Library, Match
@@ -95,16 +93,6 @@ def _search_kind(library: Library) -> str:
     return "ann" if library.uses_index() else "exact"
 
 
-@asynccontextmanager
-async def _upload(request: Request, settings: Settings) -> AsyncIterator[IO[bytes]]:
-    """The request's ``file`` part, spooled; read only when entered (once admitted)."""
-    upload = await receive_upload(request.stream(), request.headers.get("content-type"), settings)
-    try:
-        yield upload.file
-    finally:
-        upload.close()
-
-
 async def _library_model(state: ServiceState, library: Library, model: str | None) -> LoadedModel:
     """The library's model, loaded; 409 before the body is read if ``model`` (or the loaded
     model's version or embedding width) is not the library's."""
@@ -142,7 +130,7 @@ async def similar(
     library = state.require_library()
     k = _k(k, state.settings)
     loaded = await _library_model(state, library, model)
-    result = await state.tagger.tag(lambda: _upload(request, state.settings), loaded)
+    result = await state.tagger.tag(lambda: upload_body(request, state.settings), loaded)
     if result.embedding is None:
         raise ModelMismatchError(
             f"model {loaded.name!r} exports no embedding output: it cannot query a library",

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import IO, Annotated, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from app.config import Settings
+from app.routers.upload_body import upload_body
 from app.schemas import (
     ErrorResponse,
     PredictResponse,
@@ -17,7 +15,6 @@ from app.schemas import (
 )
 from app.shaping import QUERY, TagView, check_embedding, decision_rule, embedding_fields
 from app.state import StateDep
-from app.uploads import receive_upload
 
 router = APIRouter(tags=["predict"])
 
@@ -103,16 +100,6 @@ REQUEST_BODY = {
         }
     },
 }
-
-
-@asynccontextmanager
-async def _upload(request: Request, settings: Settings) -> AsyncIterator[IO[bytes]]:
-    """The request's ``file`` part, spooled; read only when entered (once admitted)."""
-    upload = await receive_upload(request.stream(), request.headers.get("content-type"), settings)
-    try:
-        yield upload.file
-    finally:
-        upload.close()
 
 
 @router.post(
@@ -206,7 +193,7 @@ async def predict(
     rule = decision_rule(loaded.card, threshold_policy, threshold, QUERY)
     check_embedding(loaded.name, loaded.card, embedding, QUERY)
     result = await state.tagger.tag(
-        lambda: _upload(request, state.settings), loaded, segments=segments
+        lambda: upload_body(request, state.settings), loaded, segments=segments
     )
     segs = None
     if result.segments is not None:
