@@ -481,10 +481,10 @@ def test_session_options_are_deliberate(models_dir: Path) -> None:
     two = Settings(models_dir=models_dir, inference_threads=2, intra_op_threads=0)
     assert two.intra_op(cuda=False) == max(1, two.cores // 2) and two.inference_workers(True) == 2
     assert Settings(intra_op_threads=3).intra_op(cuda=False) == 3
-    assert settings.batch_limit(cuda=False) == 4 and settings.batch_limit(cuda=True) == 16
+    assert settings.batch_limit(cuda=False) == 1 and settings.batch_limit(cuda=True) == 16
     assert Settings(max_batch=7).batch_limit(cuda=True) == 7
     model = registry.get("beta")
-    assert model.workers == settings.cores and model.max_batch == 4
+    assert model.workers == settings.cores and model.max_batch == 1
     assert cpu.execution_mode == app.registry.ort.ExecutionMode.ORT_SEQUENTIAL
     assert cpu.graph_optimization_level == app.registry.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # The CPU arena reuses activation buffers (no mmap + page zeroing per run); no patterns.
