@@ -90,7 +90,9 @@ def test_a_second_writer_replaces_rows_of_the_first(tmp_path: Path) -> None:
     ]
     status = dict(zip(*table.select(["path", "status"]).to_pydict().values(), strict=True))
     assert status == {"/m/a.mp3": "error", "/m/b.mp3": "ok", "/m/c.mp3": "ok", "/m/d.mp3": "ok"}
-    chunks = dict(zip(*table.select(["path", "chunk_embeddings"]).to_pydict().values(), strict=True))
+    chunks = dict(
+        zip(*table.select(["path", "chunk_embeddings"]).to_pydict().values(), strict=True)
+    )
     assert chunks["/m/a.mp3"] is None  # an error row keeps none
     assert chunks["/m/b.mp3"] == [[0.0] * 4, [0.5] * 4]  # merged: the ok row's, float16
 
