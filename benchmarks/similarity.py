@@ -1,6 +1,6 @@
 """Similarity benchmark: ANN queries of a big library against exact search.
 
-``nice python -m benchmarks.similarity [--rows 1000000] [--dim D] [--chunks 16] --out reports/library``
+``nice python -m benchmarks.similarity [--rows 1000000] [--dim D] [--chunks 16] --out DIR``
 
 1. Writes ``--rows`` synthetic tracks in the library's schema (:mod:`app.library.schema`) into
    ``--work/<rows>x<dim>-latent<L>-chunks<N>/<kind>`` (kept: a rerun reuses the table and its

@@ -4,8 +4,9 @@ A tagged file gives its probabilities (the card's tag order), the labels the mod
 decision policy decides (:func:`tagging.decisions.rule_for`, as ``POST /predict`` without
 options; null when the model has no thresholds), its embedding (the clip mean, as the
 probabilities) and its chunk embeddings (the rows of that mean in time order, pooled to at most
-:attr:`RowModel.chunk_rows` and kept in float16: :func:`app.library.chunks.stored`). A file that could not be read or tagged gives a row with ``status = "error"``
-and the reason, its numeric columns null.
+:attr:`RowModel.chunk_rows` and kept in float16: :func:`app.library.chunks.stored`). A file that
+could not be read or tagged gives a row with ``status = "error"`` and the reason, its numeric
+columns null.
 """
 
 from __future__ import annotations
