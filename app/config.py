@@ -276,6 +276,20 @@ class Settings(BaseSettings):
         ge=1,
         description="An ANN query re-ranks refine_factor x k candidates on their full vectors.",
     )
+    library_chunk_embeddings: int = Field(
+        32,
+        ge=0,
+        description="Most chunk embeddings a library build keeps per track (a long recording's "
+        "chunks are pooled, in time order, to this many; float16): what /similar re-ranks by. "
+        "0 = none kept (and no re-rank). A library keeps the number it was first built with.",
+    )
+    library_rerank: int = Field(
+        50,
+        ge=0,
+        description="Candidates a similarity query takes by clip embedding and re-ranks by chunk "
+        "matching (MaxSim: each query chunk's best cosine with a track's chunks, averaged), when "
+        "the library keeps chunk embeddings; 0 = off (clip embedding cosine only).",
+    )
     library_label_threshold: float = Field(
         0.5,
         ge=0,

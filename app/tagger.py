@@ -150,6 +150,9 @@ class TagResult:
     # (D,) float32: the model's embedding (penultimate features), the mean over the clip's
     # chunks as for the probabilities (not over segments); None if the model has none.
     embedding: np.ndarray | None
+    # (n_clip, D) float32: the clip's chunk embeddings in time order, the rows `embedding`
+    # averages (segments left out; app.library.chunks matches them); None as `embedding`.
+    chunk_embeddings: np.ndarray | None
     segments: list[Segment] | None
     duration_s: float
     n_chunks: int
@@ -351,12 +354,19 @@ class Tagger:
         return clip, segments
 
     @staticmethod
+    def clip_chunk_embeddings(plan: ChunkPlan, embeddings: np.ndarray | None) -> np.ndarray | None:
+        """The clip's chunk embeddings ``(n_clip, D)`` float32, in time order (segments' rows
+        left out); None when the model has no embedding."""
+        if embeddings is None:
+            return None
+        return np.asarray(embeddings[: len(plan.clip_starts)], dtype=np.float32)
+
+    @staticmethod
     def clip_embedding(plan: ChunkPlan, embeddings: np.ndarray | None) -> np.ndarray | None:
         """Clip embedding ``(D,)`` float32 = mean over the clip's chunks (as the probabilities;
         segments' rows are left out); None when the model has no embedding."""
-        if embeddings is None:
-            return None
-        return embeddings[: len(plan.clip_starts)].mean(axis=0, dtype=np.float32)
+        chunks = Tagger.clip_chunk_embeddings(plan, embeddings)
+        return None if chunks is None else chunks.mean(axis=0, dtype=np.float32)
 
     # -- memory ------------------------------------------------------------------------------
     @contextmanager
@@ -441,7 +451,7 @@ class Tagger:
         t2 = time.perf_counter()
         probs, embeddings = model.split(rows)  # (N, K), (N, D) or None
         clip, segs = self.aggregate(plan, probs, n_samples, model.sample_rate)
-        embedding = self.clip_embedding(plan, embeddings)
+        embedding = self.clip_embedding(plan, embeddings)  # (D,) or None
         t3 = time.perf_counter()
         if self.metrics is not None:
             self.metrics.observe_tagging(
@@ -451,6 +461,7 @@ class Tagger:
             model=model,
             probabilities=clip,
             embedding=embedding,
+            chunk_embeddings=self.clip_chunk_embeddings(plan, embeddings),  # (n_clip, D) or None
             segments=segs,
             duration_s=duration_s,
             n_chunks=len(plan.clip_starts),

@@ -49,13 +49,19 @@ def actor_settings(settings: Settings, cpus: int) -> Settings:
 class TaggerActor:
     """Ray Data ``map_batches`` callable class: ``(B,)`` entries -> ``(B,)`` rows (pyarrow)."""
 
-    def __init__(self, settings: Settings, model: str, cpus: int) -> None:
+    def __init__(
+        self, settings: Settings, model: str, cpus: int, chunk_rows: int | None = None
+    ) -> None:
+        """``chunk_rows``: most chunk embeddings kept per track (the library manifest's; None:
+        ``TAGGER_LIBRARY_CHUNK_EMBEDDINGS``, a new library's)."""
         self.settings = actor_settings(settings, cpus)
         self.registry = ModelRegistry(self.settings)
         self.tagger = Tagger(self.settings, self.registry)
         self.model = self.registry.get(model)
         card = self.model.card
-        self.row_model = RowModel(model, card.version, list(card.tags), rule_for(card))
+        if chunk_rows is None:
+            chunk_rows = settings.library_chunk_embeddings
+        self.row_model = RowModel(model, card.version, list(card.tags), rule_for(card), chunk_rows)
         self.schema = track_schema(len(card.tags), self.model.embedding_size or 1)
         self.in_flight = max(1, cpus) + 1  # one more than the cores: a read/decode overlaps a run
         self.loop = asyncio.new_event_loop()  # the batcher's futures belong to one loop

@@ -104,7 +104,10 @@ def choose_model(settings: Settings, library: Path, name: str | None) -> tuple[s
     return name, card
 
 
-def manifest_for(name: str, card: ModelCard, sources: list[str]) -> LibraryManifest:
+def manifest_for(
+    name: str, card: ModelCard, sources: list[str], chunk_rows: int
+) -> LibraryManifest:
+    """The manifest of a new library of ``name``'s rows, ``chunk_rows`` chunk embeddings each."""
     rule = rule_for(card)
     assert card.embedding is not None  # choose_model refused a model without one
     return LibraryManifest(
@@ -114,6 +117,7 @@ def manifest_for(name: str, card: ModelCard, sources: list[str]) -> LibraryManif
         embedding_size=card.embedding.size,
         embedding_layer=card.embedding.layer,
         decision_policy=rule.policy if rule.thresholds is not None else None,
+        chunk_embeddings=chunk_rows,
         sources=list(sources),
     )
 
@@ -174,8 +178,15 @@ def batch_size(files: int, actors: int, largest: int) -> int:
     return max(1, min(largest, math.ceil(files / (actors * BATCHES_PER_ACTOR))))
 
 
-def dataset(entries: list[FileEntry], options: BuildOptions, settings: Settings, model: str):
-    """The lazy Ray Data pipeline: entries -> TaggerActor pool -> rows."""
+def dataset(
+    entries: list[FileEntry],
+    options: BuildOptions,
+    settings: Settings,
+    model: str,
+    chunk_rows: int,
+):
+    """The lazy Ray Data pipeline: entries -> TaggerActor pool -> rows (``chunk_rows`` chunk
+    embeddings each at most: the library manifest's)."""
     import ray.data
 
     from app.library.actor import TaggerActor
@@ -192,6 +203,7 @@ def dataset(entries: list[FileEntry], options: BuildOptions, settings: Settings,
                 "settings": settings,
                 "model": model,
                 "cpus": options.cpus_per_actor,
+                "chunk_rows": chunk_rows,
             },
             batch_size=batch,
             batch_format="pyarrow",
@@ -217,7 +229,8 @@ def build(options: BuildOptions, settings: Settings) -> BuildSummary:
     entries, summary.missing = resolve(options.sources)
     summary.files = len(entries)
     name, card = choose_model(settings, options.library, options.model)
-    writer = LibraryWriter.open(options.library, manifest_for(name, card, options.sources))
+    wanted = manifest_for(name, card, options.sources, settings.library_chunk_embeddings)
+    writer = LibraryWriter.open(options.library, wanted)  # an existing library keeps its own
     done = writer.done_keys(retry_errors=options.retry_errors)
     todo = [e for e in entries if e.key() not in done]
     summary.skipped = len(entries) - len(todo)
@@ -228,7 +241,8 @@ def build(options: BuildOptions, settings: Settings) -> BuildSummary:
     started = start_ray(options.ray_address, settings.cores)
     try:
         quiet_ray_data()
-        ds, summary.actors, summary.gpus = dataset(todo, options, settings, name)
+        chunk_rows = writer.manifest.chunk_embeddings
+        ds, summary.actors, summary.gpus = dataset(todo, options, settings, name, chunk_rows)
         bar = tqdm(total=len(todo), unit="file", desc="tagging", file=sys.stderr)
         with bar:
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

@@ -2,9 +2,11 @@
 
 A tagged file gives its probabilities (the card's tag order), the labels the model's default
 decision policy decides (:func:`tagging.decisions.rule_for`, as ``POST /predict`` without
-options; null when the model has no thresholds) and its embedding (the clip mean, as the
-probabilities). A file that could not be read or tagged gives a row with ``status = "error"``
-and the reason, its numeric columns null.
+options; null when the model has no thresholds), its embedding (the clip mean, as the
+probabilities) and its chunk embeddings (the rows of that mean in time order, pooled to at most
+:attr:`RowModel.chunk_rows` and kept in float16: :func:`app.library.chunks.stored`). A file that
+could not be read or tagged gives a row with ``status = "error"`` and the reason, its numeric
+columns null.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from app.library.chunks import stored
 from app.library.schema import track_id
 from app.tagger import TagResult
 from tagging.decisions import DecisionRule
@@ -30,6 +33,7 @@ class RowModel:
     version: str
     tags: list[str]
     rule: DecisionRule
+    chunk_rows: int = 0  # most chunk embeddings kept per track (the manifest's); 0: none
 
 
 def _base(entry: dict[str, Any], model: RowModel) -> dict[str, Any]:
@@ -56,6 +60,9 @@ def ok_row(entry: dict[str, Any], data: bytes, result: TagResult, model: RowMode
     if embedding is None or not (np.isfinite(probs).all() and np.isfinite(embedding).all()):
         why = "no embedding" if embedding is None else "the model returned NaN or infinity"
         return error_row(entry, f"{why} (model {model.name})", model, data)
+    chunks = None
+    if model.chunk_rows > 0 and result.chunk_embeddings is not None:
+        chunks = stored(result.chunk_embeddings, model.chunk_rows).tolist()  # (<= chunk_rows, D)
     return {
         **_base(entry, model),
         "content_hash": hashlib.sha256(data).hexdigest(),
@@ -63,6 +70,7 @@ def ok_row(entry: dict[str, Any], data: bytes, result: TagResult, model: RowMode
         "probabilities": probs.tolist(),
         "labels": labels,
         "embedding": np.asarray(embedding, np.float32).tolist(),  # (D,)
+        "chunk_embeddings": chunks,
         "status": "ok",
         "error": None,
     }
@@ -77,6 +85,7 @@ def error_row(entry: dict[str, Any], why: str, model: RowModel, data: bytes | No
         "probabilities": None,
         "labels": None,
         "embedding": None,
+        "chunk_embeddings": None,
         "status": "error",
         "error": why,
     }

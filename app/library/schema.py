@@ -9,6 +9,9 @@ A library is a folder (or object-store prefix) ``DIR`` holding::
 One row per source file, written by the build, read by ``python -m app library ...`` and the
 service (``TAGGER_LIBRARY``). A file that could not be tagged is a row too: ``status`` is
 ``"error"``, ``error`` says why, the numeric columns are null.
+
+Version 2 added ``chunk_embeddings`` (the chunks the clip embedding averages, pooled and float16:
+:mod:`app.library.chunks`); a version-1 library is refused and has to be rebuilt.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ TABLE = "tracks"
 MANIFEST = "library.json"
 """The manifest's file name in the library folder."""
 
-LIBRARY_VERSION = 1
-"""Version of this layout and schema."""
+LIBRARY_VERSION = 2
+"""Version of this layout and schema (2: ``chunk_embeddings``)."""
 
 Status = Literal["ok", "error"]
 
@@ -44,7 +47,8 @@ def track_id(path: str) -> str:
 
 def track_schema(n_tags: int, embedding_size: int) -> pa.Schema:
     """The table's row schema for a model with ``n_tags`` outputs and ``embedding_size``-wide
-    embeddings (fixed-size lists: LanceDB indexes ``embedding`` as a vector column)."""
+    embeddings (fixed-size lists: LanceDB indexes ``embedding`` as a vector column; each row of
+    ``chunk_embeddings`` is a list of such vectors, in float16)."""
     return pa.schema(
         [
             pa.field("id", pa.string(), nullable=False),  # track_id(path)
@@ -59,6 +63,9 @@ def track_schema(n_tags: int, embedding_size: int) -> pa.Schema:
             pa.field("probabilities", pa.list_(pa.float32(), n_tags)),  # card's tag order
             pa.field("labels", pa.list_(pa.string())),  # decided tags (null: no thresholds)
             pa.field("embedding", pa.list_(pa.float32(), embedding_size)),  # clip mean
+            # (n, D): the clip's chunk embeddings, time order, pooled to at most the manifest's
+            # chunk_embeddings rows (app.library.chunks.stored); null: none kept
+            pa.field("chunk_embeddings", pa.list_(pa.list_(pa.float16(), embedding_size))),
             pa.field("status", pa.string(), nullable=False),  # Status
             pa.field("error", pa.string()),
             pa.field("tagged_at", pa.timestamp("ms", tz="UTC"), nullable=False),
@@ -75,6 +82,12 @@ class LibraryManifest(BaseModel):
     tags: list[str] = Field(description="Columns of `probabilities`, in order.")
     embedding_size: int = Field(gt=0, description="Width of the `embedding` column.")
     embedding_layer: str | None = Field(None, description="The card's embedding layer.")
+    chunk_embeddings: int = Field(
+        0,
+        ge=0,
+        description="Most rows of `chunk_embeddings` per track (chunks pooled to this many; a "
+        "query's chunks are pooled the same way); 0: none kept, answers by the clip embedding.",
+    )
     decision_policy: str | None = Field(None, description="Thresholds behind `labels`.")
     sources: list[str] = Field(default_factory=list, description="SOURCE arguments of builds.")
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))

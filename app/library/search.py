@@ -3,12 +3,21 @@
 A :class:`Library` opens ``DIR`` read-only (its manifest and the LanceDB table
 :data:`app.library.schema.TABLE`) and answers:
 
-* :meth:`Library.nearest` -- the ``k`` tracks nearest to an embedding by cosine distance
-  (``1 - cos``, 0..2). Below :attr:`QueryOptions.exact_below` rows, or without an index, every
-  row is compared (exact, a flat scan); above it the ANN index answers (IVF partitions probed
-  ``nprobes`` at a time, candidates re-ranked on the full vectors ``refine_factor`` x k: Jégou,
-  Douze & Schmid 2011, "Product quantization for nearest neighbor search", IVFADC + re-ranking).
-* :meth:`Library.similar_to` -- the same for a track of the library (itself left out).
+* :meth:`Library.nearest` -- the ``k`` tracks nearest to a query, in two stages.
+  1. Candidates by the query's clip embedding (the mean of its chunks' embeddings), by cosine
+     distance (``1 - cos``, 0..2). Below :attr:`QueryOptions.exact_below` rows, or without an
+     index, every row is compared (exact, a flat scan); above it the ANN index answers (IVF
+     partitions probed ``nprobes`` at a time, candidates re-ranked on the full vectors
+     ``refine_factor`` x the rows asked: Jégou, Douze & Schmid 2011, "Product quantization for
+     nearest neighbor search", IVFADC + re-ranking).
+  2. When the query comes with its chunk embeddings, :attr:`QueryOptions.rerank` > 0 and the
+     library keeps chunk embeddings (its manifest's ``chunk_embeddings`` > 0): the best
+     ``max(k, rerank)`` candidates are re-ranked by chunk matching (:mod:`app.library.chunks`:
+     1 - the mean over the query's chunks of their best cosine with the track's chunks, ColBERT's
+     MaxSim), which then orders the answer and is its ``distance``. Otherwise the clip
+     embedding's cosine distance orders it, as stage 1 found it.
+* :meth:`Library.similar_to` -- the same for a track of the library (its stored embedding and
+  chunk embeddings; itself left out).
 * :meth:`Library.search` -- tracks whose decided labels hold all of ``labels`` and none of
   ``exclude``; for a library without decisions, probabilities >= a threshold stand in.
 * :meth:`Library.build_index` -- the ANN index (cosine), once the table is big enough; what was
@@ -37,6 +46,7 @@ from lancedb.index import IvfHnswSq, IvfPq
 
 from app.config import Settings
 from app.errors import InvalidOptionError, ModelMismatchError, NotALibraryError, UnknownTrackError
+from app.library.chunks import from_arrow, maxsim_distances, pool
 from app.library.schema import LIBRARY_VERSION, MANIFEST, TABLE, LibraryManifest
 from tagging.files import atomic_write_text
 
@@ -58,6 +68,7 @@ class QueryOptions:
     index_kind: IndexKind = "IVF_PQ"
     nprobes: int = 40  # IVF partitions probed per query (of sqrt(rows))
     refine_factor: int = 10  # candidates re-ranked on full vectors: refine_factor * k
+    rerank: int = 50  # candidates re-ranked by chunk matching (0: clip embedding only)
     label_threshold: float = 0.5  # probability that stands in for a decision (no labels)
     refresh_s: float = 10.0  # how stale a reader may be while a build appends rows
 
@@ -71,6 +82,7 @@ class QueryOptions:
             index_kind=s.library_index_kind,
             nprobes=s.library_nprobes,
             refine_factor=s.library_refine_factor,
+            rerank=s.library_rerank,
             label_threshold=s.library_label_threshold,
             refresh_s=s.library_refresh_s,
         )
@@ -79,8 +91,10 @@ class QueryOptions:
 @dataclass(frozen=True)
 class Match:
     """One track of an answer; ``path`` is relative to the source folder it was found under
-    (the absolute path stays on the server); ``distance`` = cosine distance, ``score`` = mean
-    probability of the searched tags."""
+    (the absolute path stays on the server); ``distance``: what ordered a similarity answer, 0..2
+    (the chunk-match distance when the query was re-ranked by chunks, else the clip embeddings'
+    cosine distance: :meth:`Library.nearest`); ``score`` = mean probability of the searched
+    tags."""
 
     id: str
     path: str
@@ -194,11 +208,27 @@ class Library:
         """Whether nearest() answers through the ANN index (indexed and big enough)."""
         return self.count() >= self.options.exact_below and self.index() is not None
 
+    def reranks(self) -> bool:
+        """Whether a query with chunk embeddings is re-ranked by them (re-rank on, and the
+        library keeps chunk embeddings)."""
+        return self.options.rerank > 0 and self.manifest.chunk_embeddings > 0
+
     def nearest(
-        self, vector: np.ndarray, k: int, model: str, version: str, exclude: str | None = None
+        self,
+        vector: np.ndarray,
+        k: int,
+        model: str,
+        version: str,
+        exclude: str | None = None,
+        chunks: np.ndarray | None = None,
     ) -> list[Match]:
-        """The ``k`` tracks nearest to ``vector`` ((D,) float32, from ``model`` ``version``), by
-        cosine distance, nearest first; ``exclude`` leaves one id out."""
+        """The ``k`` tracks nearest to a query, nearest first; ``exclude`` leaves one id out.
+
+        ``vector``: the query's clip embedding ((D,) float32, from ``model`` ``version``); it
+        takes the candidates by cosine distance. ``chunks``: the query's chunk embeddings
+        ((n, D), time order); given, and when :meth:`reranks`, the ``max(k, rerank)`` best
+        candidates are re-ranked by chunk matching, which orders the answer and is its
+        distance. Without them (or re-ranking off) the cosine distance does."""
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.check_model(model, version, len(vector))
         if not np.isfinite(vector).all() or not vector.any():
@@ -206,11 +236,36 @@ class Library:
                 "the query's embedding is all zeros or not finite (a silent recording?): it has "
                 "no direction to compare by cosine"
             )
+        query = None  # (<= chunk_embeddings, D): pooled as the library's tracks were
         limit = k + (exclude is not None)
+        if chunks is not None and self.reranks():
+            query = pool(self._checked_chunks(chunks, len(vector)), self.manifest.chunk_embeddings)
+            limit = max(limit, self.options.rerank)
+        rows = self._candidates(vector, limit, with_chunks=query is not None)
+        keep = [
+            i != exclude and d is not None
+            for i, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist(), strict=True)
+        ]
+        rows = rows.filter(pa.array(keep, pa.bool_()))  # (C,) in clip distance order
+        if query is not None:
+            distance = maxsim_distances(query, from_arrow(rows["chunk_embeddings"]))  # (C,)
+            order = np.argsort(distance, kind="stable")[:k]  # ties keep the clip order
+        else:
+            distance = rows["_distance"].to_numpy().astype(np.float32)  # (C,)
+            order = np.arange(min(k, len(distance)))
+        found = rows.select(_COLUMNS).take(pa.array(order, pa.int64())).to_pylist()
+        return [
+            self._match(r, distance=float(distance[i])) for r, i in zip(found, order, strict=True)
+        ]
+
+    def _candidates(self, vector: np.ndarray, limit: int, with_chunks: bool) -> pa.Table:
+        """The ``limit`` rows nearest to ``vector`` by cosine distance (stage 1), nearest first:
+        a flat scan of the ok rows, or the ANN index once the library is big enough."""
+        columns = [*_COLUMNS, "_distance"]  # named: lance's future default drops it
         query = (
             self.table.search(vector, vector_column_name="embedding")
             .distance_type("cosine")
-            .select([*_COLUMNS, "_distance"])  # named: lance's future default drops it
+            .select(columns + (["chunk_embeddings"] if with_chunks else []))
             .limit(limit)
         )
         if self.uses_index():
@@ -218,18 +273,24 @@ class Library:
             query = query.nprobes(o.nprobes).refine_factor(o.refine_factor)
         else:
             query = query.bypass_vector_index().where("status = 'ok'", prefilter=True)
-        rows = query.to_arrow().to_pylist()
-        matches = [
-            self._match(r, distance=float(r["_distance"]))
-            for r in rows
-            if r["id"] != exclude and r["_distance"] is not None
-        ]
-        return matches[:k]
+        return query.to_arrow()
 
-    def embedding_of(self, track: str) -> np.ndarray:
-        """A track's embedding ((D,) float32); :class:`UnknownTrackError` when the id is unknown
-        or the track failed to tag."""
-        rows = self._rows(track, ["embedding", "status", "error"])
+    @staticmethod
+    def _checked_chunks(chunks: np.ndarray, width: int) -> np.ndarray:
+        """``chunks`` as ``(n, width)`` float32 with n >= 1; :class:`InvalidOptionError` else."""
+        chunks = np.asarray(chunks, dtype=np.float32)
+        if chunks.ndim != 2 or chunks.shape[1] != width or len(chunks) == 0:
+            raise InvalidOptionError(
+                f"the query's chunk embeddings are {chunks.shape}, not (n >= 1, {width}): one "
+                "row per chunk, as wide as the embedding"
+            )
+        return chunks
+
+    def embeddings_of(self, track: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """A track's clip embedding ((D,) float32) and its stored chunk embeddings ((n, D)
+        float32; None when the library keeps none); :class:`UnknownTrackError` when the id is
+        unknown or the track failed to tag."""
+        rows = self._rows(track, ["embedding", "chunk_embeddings", "status", "error"])
         if not rows:
             raise UnknownTrackError(f"no track with id {track!r} in this library", id=track)
         row = rows[0]
@@ -238,12 +299,18 @@ class Library:
                 f"track {track!r} has no embedding: it could not be tagged ({row['error']})",
                 id=track,
             )
-        return np.asarray(row["embedding"], dtype=np.float32)
+        chunks = row["chunk_embeddings"]
+        return (
+            np.asarray(row["embedding"], dtype=np.float32),
+            np.asarray(chunks, dtype=np.float32) if chunks else None,
+        )
 
     def similar_to(self, track: str, k: int) -> list[Match]:
-        """The ``k`` tracks nearest to the library's track ``track``, itself left out."""
+        """The ``k`` tracks nearest to the library's track ``track`` (its clip embedding and its
+        chunk embeddings, as :meth:`nearest` takes them), itself left out."""
         m = self.manifest
-        return self.nearest(self.embedding_of(track), k, m.model, m.model_version, exclude=track)
+        vector, chunks = self.embeddings_of(track)
+        return self.nearest(vector, k, m.model, m.model_version, exclude=track, chunks=chunks)
 
     def track(self, track: str) -> Match:
         rows = self._rows(track, _COLUMNS)

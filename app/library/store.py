@@ -21,7 +21,7 @@ import lancedb
 import pyarrow as pa
 
 from app.errors import ModelMismatchError
-from app.library.schema import MANIFEST, TABLE, LibraryManifest, track_schema
+from app.library.schema import LIBRARY_VERSION, MANIFEST, TABLE, LibraryManifest, track_schema
 
 Key = tuple[str, int, float]
 """(path, size, mtime): a file whose key is in the library is not tagged again."""
@@ -33,7 +33,14 @@ def existing_manifest(folder: Path) -> LibraryManifest | None:
 
 
 def check_same_model(found: LibraryManifest, wanted: LibraryManifest, folder: Path) -> None:
-    """:class:`ModelMismatchError` unless ``wanted`` is the model that built ``found``."""
+    """:class:`ModelMismatchError` unless ``wanted`` is the model that built ``found``, in this
+    version of the library's layout."""
+    if found.library_version != LIBRARY_VERSION:
+        raise ModelMismatchError(
+            f"the library in {folder} has library version {found.library_version}; this build "
+            f"writes version {LIBRARY_VERSION}: rebuild it (into another --library folder, or "
+            "after deleting this one)"
+        )
     if found.model != wanted.model:
         raise ModelMismatchError(
             f"the library in {folder} was built by model {found.model!r}, not {wanted.model!r}: "

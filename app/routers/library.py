@@ -8,6 +8,7 @@ without a library; the queries run in worker threads (LanceDB's calls block).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import anyio.to_thread
@@ -121,8 +122,12 @@ async def similar(
     ] = None,
 ) -> SimilarResponse:
     """Tag the upload with the library's model exactly as ``POST /predict`` does (same limits,
-    same admission), take its embedding (the mean of its chunks' penultimate-layer features)
-    and answer the ``k`` library tracks nearest to it by cosine distance, nearest first.
+    same admission) and answer the ``k`` library tracks nearest to it, nearest first: its clip
+    embedding (the mean of its chunks' penultimate-layer features) takes the
+    TAGGER_LIBRARY_RERANK best tracks by cosine distance, its chunks' embeddings re-rank them by
+    chunk matching (each chunk's best cosine with a track's chunks, averaged; ``distance`` =
+    1 - that). A library that keeps no chunk embeddings, or TAGGER_LIBRARY_RERANK=0: the clip
+    embedding's cosine distance alone.
 
     Example: ``curl -F file=@song.mp3 'http://127.0.0.1:8000/similar?k=5'``
     """
@@ -137,8 +142,9 @@ async def similar(
             library_model=library.manifest.model,
             query_model=loaded.name,
         )
+    query = partial(library.nearest, chunks=result.chunk_embeddings)  # (n_clip, D)
     found = await anyio.to_thread.run_sync(
-        library.nearest, result.embedding, k, loaded.name, loaded.card.version
+        query, result.embedding, k, loaded.name, loaded.card.version
     )
     return SimilarResponse(
         model=loaded.name,
@@ -228,7 +234,8 @@ async def library_similar(
     track_id: Annotated[str, Path(description="A track id from another answer.", max_length=64)],
     k: KQuery = None,
 ) -> SimilarResponse:
-    """The ``k`` library tracks nearest to the track ``track_id`` (itself left out)."""
+    """The ``k`` library tracks nearest to the track ``track_id`` (itself left out), by its
+    stored clip and chunk embeddings as ``POST /similar`` takes an upload's."""
     library = state.require_library()
     k = _k(k, state.settings)
     query = await anyio.to_thread.run_sync(library.track, track_id)

@@ -27,7 +27,11 @@ class LibraryTrack(BaseModel):
         description="Tags the library's model decided present (null: the library decides none)."
     )
     distance: float | None = Field(
-        None, description="Cosine distance to the query, 0 (same direction) .. 2 (opposite)."
+        None,
+        description="Distance to the query, 0 (the same) .. 2, which orders the answer: 1 - the "
+        "mean over the query's chunks of their best cosine with the track's chunks (chunk "
+        "matching, when the library keeps chunk embeddings and TAGGER_LIBRARY_RERANK > 0), "
+        "else the cosine distance of the clip embeddings.",
     )
     score: float | None = Field(
         None, description="Mean probability of the searched tags (/library/search)."

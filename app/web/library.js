@@ -44,7 +44,7 @@
       ? el("ul", { class: "chips", "aria-label": `Decided tags of ${t.path}` },
         ...t.labels.map((l) => el("li", { class: "chip", text: l })))
       : el("p", { class: "hint", text: t.labels ? "No tag decided" : "No decisions in this library" });
-    const meta = `cosine distance ${fixed(t.distance, 3)}` +
+    const meta = `distance ${fixed(t.distance, 3)}` +
       (typeof t.duration_s === "number" ? ` · ${clock(t.duration_s)}` : "");
     return el("li", { class: "similar-track", "data-id": t.id },
       el("span", { class: "similar-path", text: t.path }),

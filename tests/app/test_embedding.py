@@ -60,6 +60,10 @@ async def test_tag_result_embedding_is_the_mean_over_the_clip_chunks(
     np.testing.assert_allclose(result.embedding, emb.mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(result.probabilities, probs.mean(axis=0), rtol=1e-6)
     assert (result.segments is not None) == segments
+    # The chunk rows the clip embedding averages, in time order, segments left out.
+    assert result.chunk_embeddings is not None and result.chunk_embeddings.shape == (n_clip, 3)
+    assert result.chunk_embeddings.dtype == np.float32
+    np.testing.assert_allclose(result.chunk_embeddings, emb, rtol=1e-5, atol=1e-7)
     # Chunks differ, so the clip's mean is not any one chunk's embedding.
     assert not np.allclose(emb[0], emb[-1])
 
@@ -75,7 +79,8 @@ async def test_a_model_without_embedding_tags_with_none(models_dir: Path) -> Non
         )
     finally:
         tagger.close()
-    assert result.embedding is None and result.probabilities.shape == (10,)
+    assert result.embedding is None and result.chunk_embeddings is None
+    assert result.probabilities.shape == (10,)
 
 
 @pytest.mark.parametrize(

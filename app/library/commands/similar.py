@@ -2,7 +2,9 @@
 
 FILE is tagged in process with the library's model through the service's own pipeline
 (:meth:`app.tagger.Tagger.tag`, same limits as the service: ``TAGGER_*``); ``--id`` takes a
-track of the library instead. Prints the k nearest tracks by cosine distance.
+track of the library instead. Prints the k nearest tracks, as ``POST /similar`` answers them
+(:meth:`app.library.search.Library.nearest`: candidates by clip embedding, re-ranked by chunk
+matching when the library keeps chunk embeddings and ``TAGGER_LIBRARY_RERANK`` > 0).
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def embed_file(path: Path, library: Library, settings: Settings) -> np.ndarray:
-    """The clip embedding of ``path`` by the library's model ((D,) float32); errors are
-    :class:`app.errors.ServiceError` (the model check, the file's own problems)."""
+def embed_file(
+    path: Path, library: Library, settings: Settings
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The clip embedding ((D,) float32) and chunk embeddings ((n, D)) of ``path`` by the
+    library's model; errors are :class:`app.errors.ServiceError` (the model check, the file's
+    own problems)."""
     from app.registry import ModelRegistry
     from app.tagger import Tagger
 
@@ -49,7 +54,7 @@ def embed_file(path: Path, library: Library, settings: Settings) -> np.ndarray:
     finally:
         tagger.close()
     assert result.embedding is not None  # check_model: the width is the library's (> 0)
-    return result.embedding
+    return result.embedding, result.chunk_embeddings
 
 
 def query(args: argparse.Namespace, settings: Settings) -> list[Match]:
@@ -57,8 +62,8 @@ def query(args: argparse.Namespace, settings: Settings) -> list[Match]:
     if args.id is not None:
         return library.similar_to(args.id, args.k)
     m = library.manifest
-    vector = embed_file(args.file, library, settings)
-    return library.nearest(vector, args.k, m.model, m.model_version)
+    vector, chunks = embed_file(args.file, library, settings)
+    return library.nearest(vector, args.k, m.model, m.model_version, chunks=chunks)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """A library written row by row in the contract's schema (app.library.schema), for the query
 tests: a real LanceDB table and manifest, with embeddings the test gives (real ones from an
-ONNX session, or vectors for the query mechanics)."""
+ONNX session, or vectors for the query mechanics), and chunk embeddings when it gives them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
+from app.library.chunks import stored
 from app.library.schema import TABLE, LibraryManifest, track_id, track_schema
 
 
@@ -26,6 +27,7 @@ class Row:
     duration_s: float = 30.0
     error: str | None = None
     rel_path: str | None = field(default=None)
+    chunks: np.ndarray | None = None  # (n, D) float32: its chunk embeddings (None: none kept)
 
 
 def write_library(
@@ -35,8 +37,10 @@ def write_library(
     model: str = "alpha",
     version: str = "1",
     decision_policy: str | None = "f1",
+    chunk_rows: int = 32,
 ) -> Path:
-    """``folder/library.json`` + ``folder/tracks.lance`` holding ``rows``."""
+    """``folder/library.json`` + ``folder/tracks.lance`` holding ``rows``; rows' chunks pooled
+    to ``chunk_rows`` (the manifest says 0, none kept, when no row has chunks)."""
     width = next(len(r.embedding) for r in rows if r.embedding is not None)
     schema = track_schema(len(tags), width)
     now = datetime.now(UTC)
@@ -56,6 +60,9 @@ def write_library(
             "probabilities": None if r.probabilities is None else list(map(float, r.probabilities)),
             "labels": r.labels,
             "embedding": None if not ok else list(map(float, r.embedding)),
+            "chunk_embeddings": None
+            if r.chunks is None or not ok
+            else stored(r.chunks, chunk_rows).tolist(),
             "status": "ok" if ok else "error",
             "error": r.error,
             "tagged_at": now,
@@ -64,9 +71,11 @@ def write_library(
             columns[name].append(value)
     table = pa.Table.from_pydict(columns, schema=schema)
     folder.mkdir(parents=True, exist_ok=True)
+    # The schema given: without it LanceDB would take any list column named *embedding* for a
+    # vector (chunk_embeddings too). Error rows: null embeddings, kept as such.
     lancedb.connect(folder).create_table(
-        TABLE, data=table, mode="overwrite", on_bad_vectors="null"
-    )  # error rows: null embeddings, kept as such
+        TABLE, data=table, schema=schema, mode="overwrite", on_bad_vectors="null"
+    )
     LibraryManifest(
         model=model,
         model_version=version,
@@ -74,6 +83,7 @@ def write_library(
         embedding_size=width,
         embedding_layer="dense1",
         decision_policy=decision_policy,
+        chunk_embeddings=chunk_rows if any(r.chunks is not None for r in rows) else 0,
         sources=[str(folder)],
     ).write(folder)
     return folder

@@ -33,6 +33,10 @@ def test_a_batch_with_good_missing_and_too_large_files(tmp_path: Path) -> None:
     rows = {Path(r["path"]).name: r for r in actor(batch).to_pylist()}
     assert rows["clip.mp3"]["status"] == "ok"
     assert len(rows["clip.mp3"]["embedding"]) == actor.model.embedding_size
+    chunks = rows["clip.mp3"]["chunk_embeddings"]  # TAGGER_LIBRARY_CHUNK_EMBEDDINGS at most
+    assert 0 < len(chunks) <= settings.library_chunk_embeddings
+    assert {len(c) for c in chunks} == {actor.model.embedding_size}
+    assert rows["gone.mp3"]["chunk_embeddings"] is None
     assert rows["big.wav"]["error"].startswith("file is 1.9 MiB, more than the limit of 1.0 MiB")
     assert rows["gone.mp3"]["error"].startswith("could not read the file: [Errno 2]")
     assert actor.settings.max_duration_s == settings.library_max_duration_s  # not an upload's

@@ -21,6 +21,7 @@ import pytest
 from app.cli import main
 from app.config import Settings
 from app.library.build import BuildOptions, build
+from app.library.chunks import stored
 from app.library.schema import TABLE, LibraryManifest, track_id
 from app.registry import ModelRegistry
 from app.tagger import Tagger
@@ -49,7 +50,7 @@ def built(ray_local: str, music: Path, settings: Settings, tmp_path_factory) -> 
     return library
 
 
-def test_every_file_is_one_row(built: Path, music: Path) -> None:
+def test_every_file_is_one_row(built: Path, music: Path, settings: Settings) -> None:
     rows = table(built)
     files = sorted(p.name for p in music.rglob("*") if p.is_file())
     assert sorted(by_name(rows)) == files
@@ -61,6 +62,7 @@ def test_every_file_is_one_row(built: Path, music: Path) -> None:
         [str(music)],
     )
     assert manifest.embedding_size > 1 and len(manifest.tags) == 50
+    assert manifest.chunk_embeddings == settings.library_chunk_embeddings == 32
 
 
 def test_damaged_files_are_error_rows(built: Path, music: Path) -> None:
@@ -70,6 +72,7 @@ def test_damaged_files_are_error_rows(built: Path, music: Path) -> None:
     assert "empty" in rows["empty.wav"]["error"]
     for name in DAMAGED:
         assert rows[name]["probabilities"] is None and rows[name]["embedding"] is None
+        assert rows[name]["chunk_embeddings"] is None
     ok = [r for n, r in rows.items() if n not in DAMAGED]
     assert all(r["status"] == "ok" and r["error"] is None for r in ok)
 
@@ -93,6 +96,8 @@ def test_rows_are_the_service_tagger_s(built: Path, music: Path, settings: Setti
         assert row["duration_s"] == pytest.approx(result.duration_s, abs=1e-3)
         np.testing.assert_allclose(row["probabilities"], result.probabilities, atol=1e-5)
         np.testing.assert_allclose(row["embedding"], result.embedding, atol=1e-4)
+        want = stored(result.chunk_embeddings, 32).astype(np.float32)  # float16 rows
+        np.testing.assert_allclose(row["chunk_embeddings"], want, rtol=2e-3, atol=1e-4)
         assert row["labels"] == rule.labels(
             model.tags, range(len(model.tags)), result.probabilities
         )

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.library.chunks import maxsim_distances, stored
 from app.library.schema import track_id
 from app.main import create_app
 from tests.app.library.rows import Row, write_library
@@ -195,8 +196,10 @@ def test_the_service_needs_no_library_extra_without_a_library(models_dir: Path) 
 
 
 def test_similar_upload_over_embeddings_of_a_real_session(models_dir: Path, tmp_path: Path) -> None:
-    """Rows whose embeddings beta's real onnxruntime session computed (through the service's
-    Tagger) from the real recordings: an upload of one of them finds itself first."""
+    """Rows whose embeddings and chunk embeddings beta's real onnxruntime session computed
+    (through the service's Tagger) from the real recordings: an upload of one of them finds
+    itself first, the others ordered by chunk matching (and by clip embedding with
+    TAGGER_LIBRARY_RERANK=0)."""
     import asyncio
 
     from app.registry import ModelRegistry
@@ -213,14 +216,27 @@ def test_similar_upload_over_embeddings_of_a_real_session(models_dir: Path, tmp_
     finally:
         tagger.close()
     rows = [
-        Row(str(f), r.embedding, r.probabilities, [], r.duration_s)
+        Row(str(f), r.embedding, r.probabilities, [], r.duration_s, chunks=r.chunk_embeddings)
         for f, r in zip(files, results, strict=True)
     ]
     write_library(tmp_path, rows, list(beta.tags), model="beta", version=beta.card.version)
-    settings = settings.model_copy(update={"library": tmp_path})
-    with TestClient(create_app(settings)) as c:
-        r = c.post("/similar?k=2", files={"file": ("q.ogg", BRAHMS_STRINGS.read_bytes())})
-    assert r.status_code == 200, r.text
-    tracks = r.json()["tracks"]
-    assert tracks[0]["path"] == BRAHMS_STRINGS.name and tracks[0]["distance"] < 1e-5
-    assert len(tracks) == 2 and tracks[1]["distance"] > tracks[0]["distance"]
+    query = results[files.index(BRAHMS_STRINGS)]
+    by_chunks = {
+        f.name: float(maxsim_distances(query.chunk_embeddings, [stored(r.chunk_embeddings, 32)])[0])
+        for f, r in zip(files, results, strict=True)
+    }
+    unit = query.embedding / np.linalg.norm(query.embedding)
+    by_clip = {
+        f.name: float(1 - unit @ r.embedding / np.linalg.norm(r.embedding))
+        for f, r in zip(files, results, strict=True)
+    }
+    for rerank, want in [(50, by_chunks), (0, by_clip)]:
+        served = settings.model_copy(update={"library": tmp_path, "library_rerank": rerank})
+        with TestClient(create_app(served)) as c:
+            r = c.post("/similar?k=4", files={"file": ("q.ogg", BRAHMS_STRINGS.read_bytes())})
+        assert r.status_code == 200, r.text
+        tracks = r.json()["tracks"]
+        assert tracks[0]["path"] == BRAHMS_STRINGS.name and tracks[0]["distance"] < 1e-5
+        assert [t["path"] for t in tracks] == sorted(want, key=want.__getitem__)
+        assert [t["distance"] for t in tracks] == pytest.approx(sorted(want.values()), abs=1e-4)
+    assert by_chunks != pytest.approx(by_clip, abs=1e-3)  # two different distances

@@ -4,11 +4,14 @@ the MTAT clip, with a test model that has an embedding output (real onnxruntime 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import lancedb
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
@@ -19,8 +22,11 @@ from app.config import Settings
 # conftest.py); until both are merged this module has nothing to build with.
 pytest.importorskip("app.library.build", reason="app.library.build is not merged yet")
 from app.library.build import BuildOptions, build  # noqa: E402
-from app.library.schema import MANIFEST, track_id
+from app.library.chunks import from_arrow, maxsim_distances, pool
+from app.library.schema import MANIFEST, TABLE, LibraryManifest, track_id
 from app.main import create_app
+from app.registry import ModelRegistry
+from app.tagger import Tagger
 from benchmarks.flood import served
 from tests.app.browser import tag_clip, watch
 from tests.app.support import server_env
@@ -58,7 +64,37 @@ def post(client: TestClient, path: Path, query: str = "") -> dict:
     return r.json()
 
 
-def test_an_upload_of_a_library_track_finds_itself_first(client: TestClient, music: Path) -> None:
+def kept_chunks(built: Path) -> dict[str, np.ndarray]:
+    """Each track's stored chunk embeddings ((n, D) float32), by file name."""
+    rows = lancedb.connect(str(built)).open_table(TABLE).to_arrow()
+    names = [Path(p).name for p in rows.column("path").to_pylist()]
+    return dict(zip(names, from_arrow(rows.column("chunk_embeddings")), strict=True))
+
+
+def chunks_of_upload(models_dir: Path, path: Path) -> np.ndarray:
+    """The chunk embeddings the service's Tagger gives ``path`` with the library's model."""
+    settings = Settings(models_dir=models_dir, providers="cpu")
+    registry = ModelRegistry(settings)
+    tagger = Tagger(settings, registry)
+    try:
+        result = asyncio.run(tagger.tag(path.read_bytes(), registry.get(MODEL)))
+    finally:
+        tagger.close()
+    assert result.chunk_embeddings is not None
+    return result.chunk_embeddings
+
+
+def by_chunk_matching(query: np.ndarray, kept: dict[str, np.ndarray]) -> list[tuple[str, float]]:
+    """(name, distance) of the library's tracks, nearest first by chunk matching."""
+    found = [(n, float(maxsim_distances(pool(query, 32), [c])[0])) for n, c in kept.items()]
+    return sorted(found, key=lambda f: f[1])
+
+
+def test_an_upload_of_a_library_track_finds_itself_first(
+    client: TestClient, music: Path, built: Path, models_dir: Path
+) -> None:
+    """Answered through the re-rank: the distances are chunk matching's, against the chunk
+    embeddings the build kept (the library's default: up to 32 per track)."""
     body = post(client, BRAHMS_STRINGS, "?k=3")
     assert body["model"] == MODEL and body["search"] == "exact"
     assert len(body["tracks"]) == 3
@@ -69,10 +105,22 @@ def test_an_upload_of_a_library_track_finds_itself_first(client: TestClient, mus
     distances = [t["distance"] for t in body["tracks"]]
     assert distances == sorted(distances) and distances[1] > distances[0]
     assert body["query_duration_s"] == pytest.approx(45.84, abs=0.01)
+    assert LibraryManifest.read(built).chunk_embeddings == 32
+    kept = kept_chunks(built)
+    query = chunks_of_upload(models_dir, BRAHMS_STRINGS)
+    assert kept[BRAHMS_STRINGS.name].shape == pool(query, 32).shape  # the build kept its chunks
+    want = by_chunk_matching(query, kept)[:3]
+    assert [t["path"] for t in body["tracks"]] == [n for n, _ in want]
+    assert distances == pytest.approx([d for _, d in want], abs=1e-4)
     info = client.get("/library").json()
     assert (info["tracks"], info["ok"], info["model"]) == (4, 4, MODEL)
     again = client.get(f"/library/{first['id']}/similar?k=3").json()
     assert first["id"] not in [t["id"] for t in again["tracks"]] and len(again["tracks"]) == 3
+    others = {n: c for n, c in kept.items() if n != BRAHMS_STRINGS.name}
+    want = by_chunk_matching(kept[BRAHMS_STRINGS.name], others)  # its stored chunks
+    assert [(t["path"], t["distance"]) for t in again["tracks"]] == [
+        (n, pytest.approx(d, abs=1e-5)) for n, d in want
+    ]
 
 
 def test_another_model_or_version_is_409(client: TestClient, built: Path) -> None:
@@ -106,7 +154,7 @@ def test_the_page_shows_more_like_this(browser: Browser, models_dir: Path, built
         items = page.locator("#similar-list li")
         assert items.count() == 4  # k = 5, the library holds 4
         assert items.first.locator(".similar-path").inner_text() == MTAT_CLIP.name
-        assert "cosine distance 0.000" in items.first.inner_text()
+        assert "distance 0.000" in items.first.inner_text()
         assert f"embedded by {MODEL}" in page.locator("#similar-intro").inner_text()
         assert "4 similar tracks found" in page.locator("#similar-status").inner_text()
         assert serious(page) == []

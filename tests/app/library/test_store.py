@@ -40,6 +40,7 @@ def rows(paths: list[str], status: str = "ok", size: int = 4) -> pa.Table:
                 "probabilities": [0.1, 0.2, 0.9] if ok else None,
                 "labels": ["rock"] if ok else None,
                 "embedding": [float(i)] * size if ok else None,
+                "chunk_embeddings": [[float(i)] * size, [0.5] * size] if ok else None,
                 "status": status,
                 "error": None if ok else "could not decode",
                 "tagged_at": datetime.now(UTC),
@@ -89,6 +90,11 @@ def test_a_second_writer_replaces_rows_of_the_first(tmp_path: Path) -> None:
     ]
     status = dict(zip(*table.select(["path", "status"]).to_pydict().values(), strict=True))
     assert status == {"/m/a.mp3": "error", "/m/b.mp3": "ok", "/m/c.mp3": "ok", "/m/d.mp3": "ok"}
+    chunks = dict(
+        zip(*table.select(["path", "chunk_embeddings"]).to_pydict().values(), strict=True)
+    )
+    assert chunks["/m/a.mp3"] is None  # an error row keeps none
+    assert chunks["/m/b.mp3"] == [[0.0] * 4, [0.5] * 4]  # merged: the ok row's, float16
 
 
 def test_reopen_refreshes_the_manifest(tmp_path: Path) -> None:
@@ -118,6 +124,14 @@ def test_another_model_is_refused(tmp_path: Path, other: LibraryManifest, messag
     assert LibraryManifest.read(tmp_path).model == "m"  # the library is left as it was
 
 
+def test_a_library_of_another_layout_version_is_refused(tmp_path: Path) -> None:
+    old = manifest().model_copy(update={"library_version": 1})
+    old.write(tmp_path)
+    with pytest.raises(ModelMismatchError, match="has library version 1; .* rebuild it"):
+        LibraryWriter.open(tmp_path, manifest())
+    assert LibraryManifest.read(tmp_path).library_version == 1  # left as it was
+
+
 def test_finish_compacts_the_builds_small_fragments(tmp_path: Path) -> None:
     writer = LibraryWriter.open(tmp_path / "lib", manifest())
     for i in range(5):  # five batches: five commits, five small fragments
@@ -127,3 +141,4 @@ def test_finish_compacts_the_builds_small_fragments(tmp_path: Path) -> None:
     writer.finish()
     assert writer.table.stats()["fragment_stats"]["num_fragments"] == 1
     assert writer.table.to_arrow().sort_by("id").equals(before)  # the same rows, none lost
+    assert before.column("chunk_embeddings").null_count == 0  # chunks kept through compaction
