@@ -241,7 +241,9 @@ class Library:
         if chunks is not None and self.reranks():
             query = pool(self._checked_chunks(chunks, len(vector)), self.manifest.chunk_embeddings)
             limit = max(limit, self.options.rerank)
-        rows = self._candidates(vector, limit, with_chunks=query is not None)
+        rows = self._candidates(
+            vector, limit, asked=k + (exclude is not None), with_chunks=query is not None
+        )
         keep = [
             i != exclude and d is not None
             for i, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist(), strict=True)
@@ -258,9 +260,14 @@ class Library:
             self._match(r, distance=float(distance[i])) for r, i in zip(found, order, strict=True)
         ]
 
-    def _candidates(self, vector: np.ndarray, limit: int, with_chunks: bool) -> pa.Table:
+    def _candidates(
+        self, vector: np.ndarray, limit: int, asked: int, with_chunks: bool
+    ) -> pa.Table:
         """The ``limit`` rows nearest to ``vector`` by cosine distance (stage 1), nearest first:
-        a flat scan of the ok rows, or the ANN index once the library is big enough."""
+        a flat scan of the ok rows, or the ANN index once the library is big enough. Through
+        the index, about ``refine_factor`` x ``asked`` full vectors are compared whatever the
+        ``limit`` (``asked`` = the rows the caller wants; more candidates for the re-rank do not
+        multiply the exact work: 500 refined vectors instead of 100 doubled the query time)."""
         columns = [*_COLUMNS, "_distance"]  # named: lance's future default drops it
         query = (
             self.table.search(vector, vector_column_name="embedding")
@@ -270,7 +277,8 @@ class Library:
         )
         if self.uses_index():
             o = self.options
-            query = query.nprobes(o.nprobes).refine_factor(o.refine_factor)
+            refine = max(1, math.ceil(o.refine_factor * asked / limit))
+            query = query.nprobes(o.nprobes).refine_factor(refine)
         else:
             query = query.bypass_vector_index().where("status = 'ok'", prefilter=True)
         return query.to_arrow()
