@@ -99,12 +99,12 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
     return wall
 
 
-def bench(data: Path, n: int, rounds: int) -> dict:
+def bench(data: Path, n: int, rounds: int, names: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TAGGER_PROVIDERS": "cpu"}
-    names = ["tag", "ray2", "ray1"]
     runs = []
     for r in range(rounds):
-        order = names[r % 3 :] + names[: r % 3]  # rotate: each variant goes first once
+        turn = r % len(names)
+        order = names[turn:] + names[:turn]  # rotate: each variant goes first in turn
         for name in order:
             with tempfile.TemporaryDirectory(prefix="mtat-library-bench-") as tmp:
                 cmd = commands(data, Path(tmp) / "library")[name]
@@ -116,6 +116,12 @@ def bench(data: Path, n: int, rounds: int) -> dict:
     per_round = {
         r: {x["variant"]: x["clips_per_s"] for x in runs if x["round"] == r} for r in range(rounds)
     }
+
+    def ratio(a: str, b: str) -> float | None:
+        if a not in names or b not in names:
+            return None
+        return median(p[a] / p[b] for p in per_round.values())
+
     return {
         "files": n,
         "rounds": rounds,
@@ -123,8 +129,8 @@ def bench(data: Path, n: int, rounds: int) -> dict:
         "median_clips_per_s": {
             v: median(x["clips_per_s"] for x in runs if x["variant"] == v) for v in names
         },
-        "median_ratio_ray2_over_tag": median(p["ray2"] / p["tag"] for p in per_round.values()),
-        "median_ratio_ray2_over_ray1": median(p["ray2"] / p["ray1"] for p in per_round.values()),
+        "median_ratio_ray2_over_tag": ratio("ray2", "tag"),
+        "median_ratio_ray2_over_ray1": ratio("ray2", "ray1"),
         "load1_min_max": [min(x["load1"] for x in runs), max(x["load1"] for x in runs)],
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "command": " ".join(["python -m benchmarks.library", *sys.argv[1:]]),
@@ -133,6 +139,19 @@ def bench(data: Path, n: int, rounds: int) -> dict:
 
 def markdown(result: dict) -> str:
     m = result["median_clips_per_s"]
+    label = {
+        "tag": "`python -m app tag --jobs 2`",
+        "ray2": "`library build` (local Ray, 2 actors)",
+        "ray1": "`library build --actors 1`",
+    }
+    ratios = [
+        f"{what}: **{result[key]:.2f}x**"
+        for key, what in (
+            ("median_ratio_ray2_over_tag", "2 actors / tag"),
+            ("median_ratio_ray2_over_ray1", "2 actors / 1 actor"),
+        )
+        if result[key] is not None
+    ]
     lines = [
         f"# Library build vs `python -m app tag --jobs 2` ({result['files']} files)",
         "",
@@ -142,12 +161,9 @@ def markdown(result: dict) -> str:
         "",
         "| variant | median clips/s |",
         "|---|---|",
-        f"| `python -m app tag --jobs 2` | {m['tag']:.2f} |",
-        f"| `library build` (local Ray, 2 actors) | {m['ray2']:.2f} |",
-        f"| `library build --actors 1` | {m['ray1']:.2f} |",
+        *(f"| {label[v]} | {m[v]:.2f} |" for v in m),
         "",
-        f"Median ratio per round, 2 actors / tag: **{result['median_ratio_ray2_over_tag']:.2f}x**; "
-        f"2 actors / 1 actor: **{result['median_ratio_ray2_over_ray1']:.2f}x**.",
+        f"Median ratio per round, {'; '.join(ratios)}.",
         "",
         "| round | variant | wall s | clips/s | load1 |",
         "|---|---|---|---|---|",
@@ -170,17 +186,24 @@ def main() -> None:
         default=Path(tempfile.gettempdir()) / "mtat-library-bench-files",
         help="folder of the generated files (made once, reused)",
     )
-    parser.add_argument("--out", type=Path, help="write build.json and build.md here")
+    parser.add_argument(
+        "--variants", default="tag,ray2,ray1", help="comma-separated, of tag, ray2, ray1"
+    )
+    parser.add_argument("--out", type=Path, help="write STEM.json and STEM.md here")
+    parser.add_argument("--stem", default="build", help="file names under --out")
     args = parser.parse_args()
     data = args.data / str(args.files)
     make_files(data, args.files)
-    result = bench(data, args.files, args.rounds)
+    names = [v for v in args.variants.split(",") if v]
+    if not names or set(names) - {"tag", "ray2", "ray1"}:
+        parser.error("--variants: a comma-separated list of tag, ray2, ray1")
+    result = bench(data, args.files, args.rounds, names)
     text = markdown(result)
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "build.json", json.dumps(result, indent=2) + "\n")
-        atomic_write_text(args.out / "build.md", text)
+        atomic_write_text(args.out / f"{args.stem}.json", json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.out / f"{args.stem}.md", text)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import pyarrow as pa
 from app.config import DEFAULT_MODEL, DEFAULT_MODELS_DIR
 from app.library.chunks import maxsim_distances
 from app.library.schema import TABLE, LibraryManifest, track_id, track_schema
-from app.library.search import Library, QueryOptions
+from app.library.search import Library, QueryOptions, refine_per_row
 
 STYLES = 2_000
 BATCH = 100_000  # vectors drawn per seed
@@ -266,7 +266,11 @@ def run(args: argparse.Namespace) -> dict:
                 exact_below=0, nprobes=nprobes, refine_factor=refine, rerank=args.rerank
             )
             result = measure(Library(folder, options), queries, query_chunks, truth, args.k)
-            grid.append({"nprobes": nprobes, "refine_factor": refine, **result})
+            limit = max(args.k, args.rerank if query_chunks is not None else 0)
+            compared = refine_per_row(options, args.k, limit) * limit  # full vectors per query
+            grid.append(
+                {"nprobes": nprobes, "refine_factor": refine, "full_vectors": compared, **result}
+            )
             print(json.dumps(grid[-1]), flush=True)
     exact = Library(folder, QueryOptions(exact_below=args.rows + 1, rerank=args.rerank))
     head = None if query_chunks is None else query_chunks[:30]
@@ -304,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--chunks", type=int, default=16, help="chunk embeddings per track")
     parser.add_argument(
-        "--rerank", type=int, default=50, help="candidates re-ranked by chunks (0: none)"
+        "--rerank", type=int, default=30, help="candidates re-ranked by chunks (0: none)"
     )
     parser.add_argument("--kind", choices=["IVF_PQ", "IVF_HNSW_SQ"], default="IVF_PQ")
     parser.add_argument("--nprobes", type=int, nargs="+", default=[10, 20, 40])

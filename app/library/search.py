@@ -68,7 +68,7 @@ class QueryOptions:
     index_kind: IndexKind = "IVF_PQ"
     nprobes: int = 40  # IVF partitions probed per query (of sqrt(rows))
     refine_factor: int = 10  # candidates re-ranked on full vectors: refine_factor * k
-    rerank: int = 50  # candidates re-ranked by chunk matching (0: clip embedding only)
+    rerank: int = 30  # candidates re-ranked by chunk matching (0: clip embedding only)
     label_threshold: float = 0.5  # probability that stands in for a decision (no labels)
     refresh_s: float = 10.0  # how stale a reader may be while a build appends rows
 
@@ -139,6 +139,12 @@ def index_params(kind: IndexKind, rows: int, dim: int) -> dict[str, int]:
         sub = next(s for s in (dim // 8, dim // 4, dim // 2, dim) if s and dim % s == 0)
         return {"num_partitions": partitions, "num_sub_vectors": sub}
     return {"num_partitions": max(1, partitions // 4), "m": 20, "ef_construction": 300}
+
+
+def refine_per_row(options: QueryOptions, asked: int, limit: int) -> int:
+    """The index's refine factor for ``limit`` rows when the caller wants ``asked`` of them:
+    about ``refine_factor`` x ``asked`` full vectors compared in all, whatever the ``limit``."""
+    return max(1, math.ceil(options.refine_factor * asked / limit))
 
 
 class Library:
@@ -277,8 +283,7 @@ class Library:
         )
         if self.uses_index():
             o = self.options
-            refine = max(1, math.ceil(o.refine_factor * asked / limit))
-            query = query.nprobes(o.nprobes).refine_factor(refine)
+            query = query.nprobes(o.nprobes).refine_factor(refine_per_row(o, asked, limit))
         else:
             query = query.bypass_vector_index().where("status = 'ok'", prefilter=True)
         return query.to_arrow()
