@@ -290,8 +290,8 @@ class Settings(BaseSettings):
         description="Candidates a similarity query takes by clip embedding and re-ranks by chunk "
         "matching (MaxSim: each query chunk's best cosine with a track's chunks, averaged), when "
         "the library keeps chunk embeddings; 0 = off (clip embedding cosine only). 30 at 1,000,000 "
-        "tracks: p50 15.8 ms, recall@10 0.974 against both stages done exactly (50: 17.5 ms, "
-        "0.939, as the index then compares fewer full vectors per candidate).",
+        "tracks: p50 14.8 ms, recall@10 0.974 against both stages done exactly (50: 17.5 ms, "
+        "0.939, as the index then compares fewer full vectors per candidate; reports/library).",
     )
     library_label_threshold: float = Field(
         0.5,

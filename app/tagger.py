@@ -361,13 +361,6 @@ class Tagger:
             return None
         return np.asarray(embeddings[: len(plan.clip_starts)], dtype=np.float32)
 
-    @staticmethod
-    def clip_embedding(plan: ChunkPlan, embeddings: np.ndarray | None) -> np.ndarray | None:
-        """Clip embedding ``(D,)`` float32 = mean over the clip's chunks (as the probabilities;
-        segments' rows are left out); None when the model has no embedding."""
-        chunks = Tagger.clip_chunk_embeddings(plan, embeddings)
-        return None if chunks is None else chunks.mean(axis=0, dtype=np.float32)
-
     # -- memory ------------------------------------------------------------------------------
     @contextmanager
     def _busy(self) -> Iterator[None]:
@@ -451,7 +444,9 @@ class Tagger:
         t2 = time.perf_counter()
         probs, embeddings = model.split(rows)  # (N, K), (N, D) or None
         clip, segs = self.aggregate(plan, probs, n_samples, model.sample_rate)
-        embedding = self.clip_embedding(plan, embeddings)  # (D,) or None
+        chunk_embeddings = self.clip_chunk_embeddings(plan, embeddings)  # (n_clip, D) or None
+        # the clip embedding (D,): the mean over the clip's chunks, as the probabilities
+        embedding = None if chunk_embeddings is None else chunk_embeddings.mean(axis=0)
         t3 = time.perf_counter()
         if self.metrics is not None:
             self.metrics.observe_tagging(
@@ -461,7 +456,7 @@ class Tagger:
             model=model,
             probabilities=clip,
             embedding=embedding,
-            chunk_embeddings=self.clip_chunk_embeddings(plan, embeddings),  # (n_clip, D) or None
+            chunk_embeddings=chunk_embeddings,
             segments=segs,
             duration_s=duration_s,
             n_chunks=len(plan.clip_starts),

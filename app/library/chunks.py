@@ -1,6 +1,6 @@
 """Chunk embeddings: a track's chunks, kept in a bounded number, matched to a query's chunks.
 
-A clip embedding is the mean of its chunks' embeddings (:meth:`app.tagger.Tagger.clip_embedding`)
+A clip embedding is the mean of its chunks' embeddings (:meth:`app.tagger.Tagger.tag`)
 and finds candidates in the library. The chunks themselves then re-rank those candidates by late
 interaction, the "MaxSim" of ColBERT (Khattab & Zaharia 2020, SIGIR, "ColBERT: Efficient and
 Effective Passage Search via Contextualized Late Interaction over BERT"): each chunk of the query

@@ -243,13 +243,11 @@ class Library:
                 "no direction to compare by cosine"
             )
         query = None  # (<= chunk_embeddings, D): pooled as the library's tracks were
-        limit = k + (exclude is not None)
+        asked = limit = k + (exclude is not None)
         if chunks is not None and self.reranks():
             query = pool(self._checked_chunks(chunks, len(vector)), self.manifest.chunk_embeddings)
             limit = max(limit, self.options.rerank)
-        rows = self._candidates(
-            vector, limit, asked=k + (exclude is not None), with_chunks=query is not None
-        )
+        rows = self._candidates(vector, limit, asked, with_chunks=query is not None)
         keep = [
             i != exclude and d is not None
             for i, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist(), strict=True)
