@@ -63,10 +63,6 @@ THIRD_PARTY = (
     "(philtgun/music-tagging-benchmark, commit e8f5b2e6, results/test-mtat-train-mtat-*)"
 )
 MTAT_TEST = "MagnaTagATune test split of Won et al. 2020 ({n} clips), real audio"
-DISABLED_OPTIMIZERS = ["NchwcTransformer"]
-"""onnxruntime's NCHWc layout runs these networks' tall single-channel first convolutions (e.g.
-67 x 7 on the mel) far slower on CPU (profiled: docs/ARCHITECTURE.md, "Measured design
-choices"); the cards tell the service to leave it out."""
 MTAT_TRAINING = "MagnaTagATune (Law et al. 2009, CC BY-NC-SA), top-50 tags, the literature's split"
 
 
@@ -234,7 +230,7 @@ def import_port(
         model,
         folder / "model.onnx",
         synthetic_check_audio(spec.chunk_samples),
-        disabled_optimizers=DISABLED_OPTIMIZERS,
+        disabled_optimizers=list(spec.ort_disabled_optimizers),
     )
     check["audio"] = "synthetic tones+clicks+noise (seed 0)"
     parity = run_parity(spec, folder / "model.onnx")
@@ -255,7 +251,7 @@ def import_port(
             "input_name": INPUT_NAME,
             "output_name": OUTPUT_NAME,
             "embedding": card_info(layer).model_dump(),
-            "ort_disabled_optimizers": DISABLED_OPTIMIZERS,
+            "ort_disabled_optimizers": list(spec.ort_disabled_optimizers),
             "trained_on": "mtat",
             "dataset": MTAT_TRAINING,
             "source": spec.source,

@@ -77,6 +77,9 @@ class PortSpec:
     tags: tuple[str, ...] = MTAT_TOP50_TAGS
     pad: str = "repeat"
     """Clips shorter than ``clip_rule.min_samples`` are tiled (the originals fail on them)."""
+    ort_disabled_optimizers: tuple[str, ...] = ()
+    """onnxruntime graph optimizers the card tells the service to leave out (measured per port:
+    docs/ARCHITECTURE.md, "Measured design choices")."""
 
     @property
     def chunk_samples(self) -> int:
@@ -113,7 +116,14 @@ def _pons(name: str, checkpoint: str, architecture: str, builder) -> PortSpec:
     )
 
 
-def _won(name: str, folder: str, architecture: str, chunk_samples: int, builder) -> PortSpec:
+def _won(
+    name: str,
+    folder: str,
+    architecture: str,
+    chunk_samples: int,
+    builder,
+    disabled: tuple[str, ...] = (),
+) -> PortSpec:
     """A port of one of Won et al.'s MTAT models (evaluated on 16 chunks per clip)."""
     return PortSpec(
         name=name,
@@ -125,6 +135,7 @@ def _won(name: str, folder: str, architecture: str, chunk_samples: int, builder)
         citation=WON_CITATION,
         clip_rule=ClipRule(chunk_samples, n_chunks=16),
         builder=builder,
+        ort_disabled_optimizers=disabled,
     )
 
 
@@ -146,6 +157,9 @@ PORTS: dict[str, PortSpec] = {
             "Musicnn (Pons et al. 2018) as re-implemented and trained by Won et al. 2020",
             won.MUSICNN_SAMPLES,
             won.build_musicnn,
+            # NCHWc runs its 204-filter single-channel 38 x 7 convolution 1.6x slower (the
+            # 1-channel NCHW-input kernel against im2col + GEMM): 0.71x the clips/s in all
+            ("NchwcTransformer",),
         ),
     )
 }
