@@ -1,0 +1,28 @@
+"""The STFT-operator twin of a port's front-end computes the same mel power as the shipped one."""
+
+import json
+
+import numpy as np
+import pytest
+
+from app.config import DEFAULT_MODELS_DIR
+from benchmarks.frontend_stft import bench, frontends, session
+
+
+@pytest.mark.parametrize("name", ["won_musicnn", "pons_vgg"])
+def test_stft_twin_matches_the_shipped_frontend(name: str) -> None:
+    conv, stft = frontends(DEFAULT_MODELS_DIR / name / "model.onnx")
+    assert "STFT" in {n.op_type for n in stft.graph.node}
+    assert "Conv" not in {n.op_type for n in stft.graph.node}
+    length = json.loads((DEFAULT_MODELS_DIR / name / "card.json").read_text())["chunk_samples"]
+    x = (0.1 * np.random.default_rng(1).standard_normal((2, length))).astype(np.float32)
+    ref = session(conv, None).run(None, {"waveform": x})[0]
+    alt = session(stft, None).run(None, {"waveform": x})[0]
+    assert ref.shape == alt.shape and ref.shape[:2] == (2, 96)
+    assert np.max(np.abs(ref - alt)) <= 1e-5 * np.max(np.abs(ref))
+
+
+def test_bench_reports_both_sides() -> None:
+    out = bench("won_musicnn", DEFAULT_MODELS_DIR, rounds=1, runs=2)
+    assert out["conv_ms"] > 0 and out["stft_ms"] > 0 and out["model_ms"] > out["conv_ms"]
+    assert 0 < out["frontend_share"] < 1 and out["max_rel_diff"] < 1e-5
