@@ -15,7 +15,9 @@ three steps:
 2. :meth:`Batcher.run` after decoding, the one entry for the work itself: chunks in,
    probabilities out. The ticket's ``(N, L)`` chunks join the FIFO queue at once and the call
    returns an awaitable of their ``(N, K)`` probabilities in the request's own row order; the
-   decode time the ticket recorded feeds the ``Retry-After`` estimate.
+   decode time the ticket recorded feeds the ``Retry-After`` estimate. The chunks wait lazily
+   (:class:`tagging.chunks.Chunks`: the clip and the chunk starts, about the clip's size, where
+   Won et al.'s 16 overlapping chunks would be 16 times it); each run cuts only its own rows.
 3. An idle inference thread takes rows from the head of the queue: its share
    ``ceil(queued / idle threads)``, at most ``max_batch`` (so a lone request of 16 chunks runs
    as 8 + 8 on two idle threads at once, while under load every run is a full batch). A
@@ -49,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.errors import QueueFullError, ShuttingDownError
+from tagging.chunks import Chunks
 
 log = logging.getLogger("app")
 
@@ -82,7 +85,7 @@ class BatchRecord:
 
 @dataclass(eq=False)
 class _Request:
-    chunks: np.ndarray  # (N, L) float32
+    chunks: Chunks  # (N, L), lazy: each run cuts its rows (rows(start, stop))
     out: np.ndarray  # (N, K) float32, filled row by row
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
@@ -254,18 +257,23 @@ class Batcher:
             self.observer.queue_depth(self.name, self.depth)
             self._cond.notify_all()  # a waiting batch need not wait for this one any more
 
-    def run(self, ticket: Ticket, chunks: np.ndarray) -> asyncio.Future[np.ndarray]:
-        """The admitted request's ``(N, L)`` chunks -> an awaitable of their ``(N, K)``
-        probabilities (queued at once, before the caller awaits; called on the event loop)."""
+    def run(self, ticket: Ticket, chunks: Chunks | np.ndarray) -> asyncio.Future[np.ndarray]:
+        """The admitted request's ``(N, L)`` chunks (lazy, or an array) -> an awaitable of their
+        ``(N, K)`` probabilities (queued at once, before the caller awaits; on the event loop)."""
         ticket._use(self)
         if ticket.decode_s is not None:
             self._observe_decode(ticket.decode_s)
         return self._submit(chunks, ticket.estimate)
 
-    def _submit(self, chunks: np.ndarray, estimate: int) -> asyncio.Future[np.ndarray]:
+    def _submit(self, chunks: Chunks | np.ndarray, estimate: int) -> asyncio.Future[np.ndarray]:
         loop = asyncio.get_running_loop()
-        chunks = np.ascontiguousarray(chunks, dtype=np.float32)
-        if chunks.ndim != 2 or len(chunks) == 0:
+        if not isinstance(chunks, Chunks):  # an array: wrapped without a copy
+            chunks = np.ascontiguousarray(chunks, dtype=np.float32)
+            if chunks.ndim != 2 or chunks.shape[1] == 0:
+                self._release(estimate)
+                raise ValueError(f"chunks must be (N >= 1, L), got {chunks.shape}")
+            chunks = Chunks.of_array(chunks)
+        if len(chunks) == 0:
             self._release(estimate)
             raise ValueError(f"chunks must be (N >= 1, L), got {chunks.shape}")
         request = _Request(
@@ -356,16 +364,18 @@ class Batcher:
 
     def _run_pieces(self, pieces: list[tuple[_Request, int, int]], waited: float) -> None:
         rows = sum(stop - start for _, start, stop in pieces)
-        if len(pieces) == 1:
-            req, start, stop = pieces[0]
-            x = req.chunks[start:stop]
-        else:
-            x = np.concatenate([req.chunks[start:stop] for req, start, stop in pieces])
         shape = bucket_size(rows, self.max_batch) if self.bucket else rows
-        if shape > rows:
-            x = np.concatenate([x, np.zeros((shape - rows, x.shape[1]), dtype=np.float32)])
-        t0 = time.perf_counter()
         try:
+            # Only now are this run's rows cut from the queued clips: (rows, L) float32 (inside
+            # the try: a failed cut fails these requests, not the inference thread).
+            if len(pieces) == 1:
+                req, start, stop = pieces[0]
+                x = req.chunks.rows(start, stop)
+            else:
+                x = np.concatenate([req.chunks.rows(start, stop) for req, start, stop in pieces])
+            if shape > rows:
+                x = np.concatenate([x, np.zeros((shape - rows, x.shape[1]), dtype=np.float32)])
+            t0 = time.perf_counter()
             probs = self._run(x)
             if probs.shape != (shape, self.n_outputs):
                 raise RuntimeError(

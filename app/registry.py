@@ -35,6 +35,7 @@ from app.cuda import (
 )
 from app.errors import ModelLoadError, UnknownModelError
 from tagging.card import ModelCard
+from tagging.chunks import Chunks
 from tagging.clips import ClipRule
 
 log = logging.getLogger("app")
@@ -158,9 +159,12 @@ class LoadedModel:
         probs = np.ascontiguousarray(rows[:, :k])
         return probs, (np.ascontiguousarray(rows[:, k:]) if self.embedding_size else None)
 
-    def run_batched(self, chunks: np.ndarray, max_batch: int) -> np.ndarray:
-        """``(N, L)`` -> ``(N, K + D)`` (:meth:`run`) in runs of at most ``max_batch`` chunks."""
-        outs = [self.run(chunks[i : i + max_batch]) for i in range(0, len(chunks), max_batch)]
+    def run_batched(self, chunks: np.ndarray | Chunks, max_batch: int) -> np.ndarray:
+        """``(N, L)`` -> ``(N, K + D)`` (:meth:`run`) in runs of at most ``max_batch`` chunks
+        (lazy chunks: each run cuts its own rows, as the batcher does)."""
+        n = len(chunks)
+        take = chunks.rows if isinstance(chunks, Chunks) else lambda i, j: chunks[i:j]
+        outs = [self.run(take(i, min(i + max_batch, n))) for i in range(0, n, max_batch)]
         return np.concatenate(outs, axis=0)
 
     def warm_up(self, max_batch: int) -> None:

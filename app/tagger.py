@@ -17,7 +17,9 @@
   The header checks (probe: format, sample rate, duration) run before a decode slot is taken;
   decoding runs in worker threads, at most ``decode_concurrency`` at once (an anyio capacity
   limiter), so many concurrent uploads do not all hold decoded audio at the same time.
-* run: :meth:`Tagger.run` hands ``(N, chunk_samples)`` and the request's ticket to the model's
+* run: :meth:`Tagger.run` hands the ``(N, chunk_samples)`` chunks, lazily (the clip and the
+  chunk starts, :class:`tagging.chunks.Chunks`: Won et al.'s 16 overlapping chunks would be 16
+  times the clip), and the request's ticket to the model's
   :class:`app.batching.Batcher` (:meth:`~app.batching.Batcher.run`), whose inference threads
   run chunks of concurrent requests together (at most ``max_batch`` per onnxruntime run, several
   runs at once on CPU) and give each request its own rows back.
@@ -65,8 +67,8 @@ from tagging.audio import (
     hop_starts,
     load,
     probe,
-    take_chunks,
 )
+from tagging.chunks import Chunks
 
 if TYPE_CHECKING:  # the metrics (and their HTTP middleware) are the service's, not the CLI's
     from app.observability import ServiceMetrics
@@ -320,8 +322,10 @@ class Tagger:
         return ChunkPlan(clip, seg, length)
 
     # -- run ---------------------------------------------------------------------------------
-    async def run(self, model: LoadedModel, chunks: np.ndarray, ticket: Ticket) -> np.ndarray:
-        """``(N, L)`` -> ``(N, K + D)`` rows (:meth:`LoadedModel.run`) through the model's
+    async def run(
+        self, model: LoadedModel, chunks: Chunks | np.ndarray, ticket: Ticket
+    ) -> np.ndarray:
+        """``(N, L)`` chunks (lazy, or an array) -> ``(N, K + D)`` rows (:meth:`LoadedModel.run`) through the model's
         batcher, off the event loop; ``ticket`` is the request's admission (:meth:`tag`).
         Failures other than overload are counted in the metrics."""
         try:
@@ -407,15 +411,17 @@ class Tagger:
 
     def prepare(
         self, data: Source, model: LoadedModel, segments: bool, info: AudioInfo | None = None
-    ) -> tuple[np.ndarray, ChunkPlan, DecodedAudio]:
-        """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``."""
+    ) -> tuple[Chunks, ChunkPlan, DecodedAudio]:
+        """Decode + chunk (CPU-bound, run in a worker thread): ``(chunks (N, L), plan, audio)``,
+        the chunks lazy (:class:`tagging.chunks.Chunks`: no chunk is copied until its run): the
+        clip's first (the plan's clip chunks, in the clip as the rule padded/tiled it), then the
+        segments' (cut from the decoded wave)."""
         audio = self.decode(data, model.sample_rate, info)
         plan = self.chunk(len(audio.wave), model, segments)
-        # (n_clip, L): padded/tiled by the rule, the plan's clip chunks
-        chunks = model.clip_rule.chunks(audio.wave, self.max_clip_chunks)
+        chunks = model.clip_rule.cut(audio.wave, self.max_clip_chunks)  # (n_clip, L)
         if plan.segment_starts is not None:
-            seg = take_chunks(audio.wave, plan.segment_starts, plan.chunk_samples)
-            chunks = np.concatenate([chunks, seg])
+            seg = Chunks.cut(audio.wave, plan.segment_starts, plan.chunk_samples)
+            chunks = Chunks.join(chunks, seg)  # (n_clip + n_segments, L)
         return chunks, plan, audio
 
     async def tag(self, body: Body, model: LoadedModel, segments: bool = False) -> TagResult:
@@ -435,11 +441,11 @@ class Tagger:
                     tq = time.perf_counter()
                     chunks, plan, audio = await anyio.to_thread.run_sync(
                         self.prepare, data, model, segments, info
-                    )  # decode + chunk: chunks (N, L)
+                    )  # decode + chunk: chunks (N, L), lazy (the clip + chunk starts)
                 t1 = time.perf_counter()
             ticket.decode_s = t1 - tq  # feeds the model queue's Retry-After estimate
             n_samples, duration_s = len(audio.wave), audio.duration_s
-            del audio  # only the chunks wait in the queue, not the whole decoded clip too
+            del audio  # the chunks hold the clip they are cut from, nothing else waits
             rows = await self.run(model, chunks, ticket)  # run: (N, K + D)
         t2 = time.perf_counter()
         probs, embeddings = model.split(rows)  # (N, K), (N, D) or None

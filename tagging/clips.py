@@ -26,6 +26,10 @@ chunks for recordings within the span or within :data:`CLIP_SAMPLES` (a MagnaTag
 the cards' evaluations measured) and, past both, spreads enough chunks over the whole recording
 to hear all of it (at most ``max_chunks``); the service and the CLI cut clips that way, training's
 evaluation keeps :meth:`ClipRule.starts`. The hop rules (musicnn) already hear any clip whole.
+
+:meth:`ClipRule.cut` gives the chunks lazily (:class:`tagging.chunks.Chunks`: the clip as padded
+or tiled, and the start offsets; the service's batch queue holds that, about the clip's size);
+:meth:`ClipRule.chunks` materialises them as the ``(N, L)`` array.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from typing import Literal
 import numpy as np
 from pydantic import ConfigDict, with_config
 
-from tagging.audio import chunk_starts, take_chunks
+from tagging.audio import chunk_starts
+from tagging.chunks import Chunks
 from tagging.constants import SAMPLE_RATE
 
 CLIP_SAMPLES = 30 * SAMPLE_RATE
@@ -138,9 +143,11 @@ class ClipRule:
                 heard, reach = heard + b - a, b
         return heard
 
-    def chunks(self, x: np.ndarray, max_chunks: int | None = None) -> np.ndarray:
-        """``(n_chunks, chunk_samples)`` float32 inputs for a mono clip ``x`` (any length >= 1):
-        :meth:`starts`'s chunks, or :meth:`cover`'s with ``max_chunks``."""
+    def cut(self, x: np.ndarray, max_chunks: int | None = None) -> Chunks:
+        """The chunks of a mono clip ``x`` (any length >= 1), lazily: the clip (tiled or
+        zero-padded to :attr:`min_samples`, then ``lead``/``tail`` padded) and the start offsets
+        of :meth:`starts`, or of :meth:`cover` with ``max_chunks``; no chunk is copied yet
+        (:class:`tagging.chunks.Chunks`)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 1 or len(x) == 0:
             raise ValueError(f"expected a non-empty mono signal, got shape {x.shape}")
@@ -152,4 +159,9 @@ class ClipRule:
         starts = self.cover(len(x), max_chunks)
         if self.lead_pad or self.tail_pad:  # only then a padded copy of the whole clip
             x = np.pad(x, (self.lead_pad, self.tail_pad))
-        return take_chunks(x, starts, self.chunk_samples)
+        return Chunks.cut(x, starts, self.chunk_samples)
+
+    def chunks(self, x: np.ndarray, max_chunks: int | None = None) -> np.ndarray:
+        """``(n_chunks, chunk_samples)`` float32 inputs for a mono clip ``x`` (any length >= 1):
+        :meth:`cut`'s chunks, materialised."""
+        return np.asarray(self.cut(x, max_chunks))

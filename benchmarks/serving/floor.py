@@ -15,6 +15,7 @@ from app.batching import share_rows
 from app.registry import LoadedModel
 from app.tagger import Tagger
 from benchmarks.serving.measure import percentile_ms
+from tagging.chunks import Chunks
 
 
 @dataclass
@@ -25,14 +26,20 @@ class Floor:
     cpu_ms: float = float("nan")  # process CPU time per clip
 
 
-def split_run(model: LoadedModel, chunks: np.ndarray, max_batch: int, pool) -> np.ndarray:
+def split_run(model: LoadedModel, chunks: np.ndarray | Chunks, max_batch: int, pool) -> np.ndarray:
     """``(N, L)`` -> ``(N, K + D)`` (:meth:`LoadedModel.run`): the rows split over ``model.workers`` concurrent runs (the
-    batcher's split of a lone request: ``ceil(N / workers)`` rows each, at most ``max_batch``)."""
-    size = share_rows(len(chunks), model.workers, max_batch)
-    parts = [chunks[i : i + size] for i in range(0, len(chunks), size)]
-    if len(parts) == 1:
-        return model.run(parts[0])
-    return np.concatenate(list(pool.map(model.run, parts)), axis=0)
+    batcher's split of a lone request: ``ceil(N / workers)`` rows each, at most ``max_batch``;
+    lazy chunks: each run cuts its own rows, as the batcher does)."""
+    n = len(chunks)
+    size = share_rows(n, model.workers, max_batch)
+    take = chunks.rows if isinstance(chunks, Chunks) else lambda i, j: chunks[i:j]
+
+    def part(i: int) -> np.ndarray:
+        return model.run(take(i, min(i + size, n)))
+
+    if size >= n:
+        return part(0)
+    return np.concatenate(list(pool.map(part, range(0, n, size))), axis=0)
 
 
 def floor_run(
@@ -75,8 +82,8 @@ def _floor_sequential(one: Callable[[bytes], np.ndarray], items: list[bytes]) ->
 
 
 def _floor_pipelined(
-    prepare: Callable[[bytes], np.ndarray],
-    infer: Callable[[np.ndarray], np.ndarray],
+    prepare: Callable[[bytes], Chunks],
+    infer: Callable[[Chunks], np.ndarray],
     items: list[bytes],
     c: int,
     decoders: int,
@@ -84,7 +91,7 @@ def _floor_pipelined(
 ) -> Floor:
     """``decoders`` threads prepare clips (at most ``c`` prepared and waiting), ``inferers``
     threads run them."""
-    ready: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=c)
+    ready: queue.Queue[Chunks | None] = queue.Queue(maxsize=c)
     t0 = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(decoders) as pool:
 

@@ -54,7 +54,7 @@ async def test_tag_result_embedding_is_the_mean_over_the_clip_chunks(
     finally:
         tagger.close()
     n_clip = len(plan.clip_starts)
-    probs, emb = _direct(models_dir / "alpha" / "model.onnx", chunks[:n_clip])
+    probs, emb = _direct(models_dir / "alpha" / "model.onnx", chunks.rows(0, n_clip))
     assert result.embedding is not None and result.embedding.shape == (3,)
     assert result.embedding.dtype == np.float32
     np.testing.assert_allclose(result.embedding, emb.mean(axis=0), rtol=1e-6)
