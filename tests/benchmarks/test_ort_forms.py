@@ -1,4 +1,4 @@
-"""The STFT-operator twin of a port's front-end computes the same mel power as the shipped one."""
+"""The benchmarks' alternative ONNX forms compute what the shipped graphs compute (front-end, timbral convolutions)."""
 
 import json
 
@@ -26,3 +26,14 @@ def test_bench_reports_both_sides() -> None:
     out = bench("won_musicnn", DEFAULT_MODELS_DIR, rounds=1, runs=2)
     assert out["conv_ms"] > 0 and out["stft_ms"] > 0 and out["model_ms"] > out["conv_ms"]
     assert 0 < out["frontend_share"] < 1 and out["max_rel_diff"] < 1e-5
+
+
+def test_timbral_conv_forms_compute_the_same() -> None:
+    from benchmarks.timbral_conv import FILTERS, FRAMES, MELS, forms
+
+    x = np.random.default_rng(3).standard_normal((1, 1, MELS, FRAMES)).astype(np.float32)
+    outs = {k: s.run(None, {"X": x})[0].reshape(FILTERS, FRAMES) for k, s in forms(38).items()}
+    assert set(outs) == {"conv", "transposed", "unfolded"}
+    assert outs["conv"].min() >= 0  # ReLU, then the maximum over frequency
+    for k in ("transposed", "unfolded"):
+        np.testing.assert_allclose(outs[k], outs["conv"], atol=1e-5)
