@@ -37,3 +37,14 @@ def test_timbral_conv_forms_compute_the_same() -> None:
     assert outs["conv"].min() >= 0  # ReLU, then the maximum over frequency
     for k in ("transposed", "unfolded"):
         np.testing.assert_allclose(outs[k], outs["conv"], atol=1e-5)
+
+
+def test_onnx_ab_times_two_files_and_compares_their_answers(tmp_path) -> None:
+    from benchmarks.onnx_ab import main
+
+    path = DEFAULT_MODELS_DIR / "pons_vgg" / "model.onnx"
+    out = main([str(path), str(path), "--chunks", "2", "--rounds", "2", "--threads", "1",
+                "--json-out", str(tmp_path / "ab.json")])  # fmt: skip
+    assert out["max_abs_diff"] == 0.0
+    assert out["ms_per_chunk"]["a"] > 0 and out["ms_per_chunk"]["b"] > 0
+    assert json.loads((tmp_path / "ab.json").read_text())["a_over_b"] == out["a_over_b"]

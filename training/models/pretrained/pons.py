@@ -69,18 +69,55 @@ class PonsFrontend(nn.Module):
         return self.bn(logmel.transpose(1, 2).unsqueeze(1))  # (B, 1, T, 96)
 
 
+class MaxOverFreq(nn.Module):
+    """The maximum over the last (frequency) axis: ``(B, C, T, F)`` -> ``(B, C, T)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=3)
+
+
 class ConvReLUBN(nn.Module):
     """TF-style conv layer: Conv2d -> ReLU -> BN (eps 1e-3), with explicit ``(top, bottom)`` time
-    padding (TF ``same`` pads an even kernel one more frame at the end)."""
+    padding (TF ``same`` pads an even kernel one more frame at the end), then ``pool``, a
+    maximum over windows (max-pooling, or the maximum over frequency), if given.
 
-    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], time_pad=(0, 0), freq_pad=0):
+    With a pool the layer computes the same values in a cheaper order,
+    ``BN(ReLU(s * pool(s * conv(x))))``, where ``s`` is the sign of each channel's BN scale
+    (gamma / sqrt(var + eps)): ReLU and the BN's per-channel affine map are monotone, so the
+    maximum of ``BN(ReLU(z))`` over a window is ``BN(ReLU(max z))`` where the scale is positive
+    and ``BN(ReLU(min z))`` where it is negative, and ``min z = -max(-z)``, the negated filters'
+    maximum (``s`` is folded into the filters when the graph is exported). In floating point too:
+    rounding is monotone and negation exact. ReLU and BN then run on the pooled map, 4x (VGG's
+    first pool) to 96x (a maximum over 96 bands) fewer elements than the convolution's output.
+    """
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: tuple[int, int],
+        time_pad=(0, 0),
+        freq_pad=0,
+        pool: nn.Module | None = None,
+    ):
         super().__init__()
         self.pad = (freq_pad, freq_pad, *time_pad)  # F.pad order: last dim first
         self.conv = nn.Conv2d(c_in, c_out, kernel)
         self.bn = nn.BatchNorm2d(c_out, eps=TF_BN_EPS)
+        self.pool = pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(F.relu(self.conv(F.pad(x, self.pad))))
+        x = F.pad(x, self.pad)
+        if self.pool is None:
+            return self.bn(F.relu(self.conv(x)))
+        s = torch.where(self.bn.weight < 0, -1.0, 1.0)  # (C,): the BN scale's sign
+        z = F.conv2d(x, self.conv.weight * s[:, None, None, None], self.conv.bias * s)
+        m = self.pool(z)  # (B, C, ...) pooled
+        m = m * s.reshape(1, -1, *([1] * (m.dim() - 2)))  # max z (s = 1), min z (s = -1)
+        bn = self.bn
+        return F.batch_norm(
+            F.relu(m), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+        )
 
 
 class MidendConv(nn.Module):
@@ -113,9 +150,14 @@ class PonsMusicnn(nn.Module):
     def __init__(self, n_tags: int = 50) -> None:
         super().__init__()
         self.frontend = PonsFrontend()
-        self.timbral = nn.ModuleList([ConvReLUBN(1, 204, (7, f), (3, 3)) for f in self.TIMBRAL])
+        self.timbral = nn.ModuleList(
+            [ConvReLUBN(1, 204, (7, f), (3, 3), pool=MaxOverFreq()) for f in self.TIMBRAL]
+        )
         self.temporal = nn.ModuleList(
-            [ConvReLUBN(1, 51, (k, 1), ((k - 1) // 2, k // 2)) for k in self.TEMPORAL]
+            [
+                ConvReLUBN(1, 51, (k, 1), ((k - 1) // 2, k // 2), pool=MaxOverFreq())
+                for k in self.TEMPORAL
+            ]
         )
         front = 2 * 204 + 3 * 51  # 561
         self.midend = nn.ModuleList([MidendConv(front), MidendConv(64), MidendConv(64)])
@@ -128,7 +170,7 @@ class PonsMusicnn(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         x = self.frontend(wave)  # (B, 1, 187, 96)
         branches = [*self.timbral, *self.temporal]
-        front = torch.cat([b(x).amax(dim=3) for b in branches], dim=1)  # (B, 561, 187)
+        front = torch.cat([b(x) for b in branches], dim=1)  # max over freq: (B, 561, 187)
         feats = [front, self.midend[0](front)]  # + (B, 64, 187)
         for layer in self.midend[1:]:
             feats.append(layer(feats[-1]) + feats[-1])  # residual
@@ -159,16 +201,18 @@ class PonsVGG(nn.Module):
         self.frontend = PonsFrontend()
         c_in = (1, *(channels,) * 4)
         self.convs = nn.ModuleList(
-            [ConvReLUBN(c, channels, (3, 3), (1, 1), freq_pad=1) for c in c_in]
+            [
+                ConvReLUBN(c, channels, (3, 3), (1, 1), freq_pad=1, pool=nn.MaxPool2d(k, s))
+                for c, (k, s) in zip(c_in, self.POOLS, strict=True)
+            ]
         )
-        self.pools = nn.ModuleList([nn.MaxPool2d(k, s) for k, s in self.POOLS])
         self.dropout = nn.Dropout(0.5)
         self.out = nn.Linear(2 * 1 * channels, n_tags)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         x = self.frontend(wave)  # (B, 1, 187, 96)
-        for conv, pool in zip(self.convs, self.pools, strict=True):
-            x = pool(conv(x))  # -> (B,128,92,48) (46,24) (23,12) (11,6) (2,1)
+        for conv in self.convs:
+            x = conv(x)  # conv, ReLU, BN, max-pool -> (B,128,92,48) (46,24) (23,12) (11,6) (2,1)
         return self.out(self.dropout(x.permute(0, 2, 3, 1).flatten(1)))  # (B, 256) -> (B, 50)
 
 
