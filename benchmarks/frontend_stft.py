@@ -36,6 +36,7 @@ from onnx import helper, numpy_helper
 from onnx.utils import Extractor
 
 from app.config import DEFAULT_MODELS_DIR
+from benchmarks.results import finish
 
 PORTS = ("won_musicnn", "won_fcn", "pons_musicnn", "pons_vgg")
 STFT_CONV = "/inner/frontend/mel/Conv"
@@ -166,11 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"load_avg_before": os.getloadavg(), "onnxruntime": ort.__version__, "models": {}}
     for name in [m for m in args.models.split(",") if m]:
         result["models"][name] = bench(name, args.models_dir, args.rounds, args.runs)
-    result["load_avg_after"] = os.getloadavg()
-    print(f"load average before {result['load_avg_before']}, after {result['load_avg_after']}")
-    if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return finish(result, args.json_out)
 
 
 if __name__ == "__main__":

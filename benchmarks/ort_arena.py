@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.results import finish
+
 MODES = ("off", "session", "env", "pattern")
 
 
@@ -153,11 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
         for mode, v in rss.items():
             print(f"{name} RSS {mode}: {v['loaded_mb']} MB loaded, {v['after_runs_mb']} MB "
                   "after runs")  # fmt: skip
-    result["load_avg_after"] = os.getloadavg()
-    print(f"load average before {result['load_avg_before']}, after {result['load_avg_after']}")
-    if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return finish(result, args.json_out)
 
 
 if __name__ == "__main__":

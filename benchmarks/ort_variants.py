@@ -31,7 +31,6 @@ ratios > 1) and the same top 3 on every parity recording with max |Δp| <= 0.02.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import threading
@@ -44,6 +43,7 @@ import onnxruntime as ort
 
 from app.config import DEFAULT_MODELS_DIR, Settings
 from app.registry import ModelRegistry
+from benchmarks.results import finish
 from benchmarks.serving.clips import MTAT_CLIP, REPO
 from tagging.audio import decode
 from tagging.constants import TOP10_TAGS
@@ -268,11 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="ort-variants-") as tmp:
         for name in [m for m in args.models.split(",") if m]:
             result["models"][name] = bench_model(args, registry, name, Path(tmp))
-    result["load_avg_after"] = os.getloadavg()
-    print(f"load average before {result['load_avg_before']}, after {result['load_avg_after']}")
-    if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return finish(result, args.json_out)
 
 
 if __name__ == "__main__":

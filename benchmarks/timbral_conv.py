@@ -23,7 +23,6 @@ speed the shipped form already is.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from benchmarks.results import finish
 
 MELS, FRAMES, WIDTH, FILTERS = 96, 188, 7, 204
 HEIGHTS = (67, 38)
@@ -159,11 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     result = {"load_avg_before": os.getloadavg(), "onnxruntime": ort.__version__}
     result["heights"] = {h: bench(h, args.rounds, args.runs) for h in HEIGHTS}
-    result["load_avg_after"] = os.getloadavg()
-    print(f"load average before {result['load_avg_before']}, after {result['load_avg_after']}")
-    if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return finish(result, args.json_out)
 
 
 if __name__ == "__main__":
