@@ -162,8 +162,7 @@ class LoadedModel:
     def run_batched(self, chunks: np.ndarray | Chunks, max_batch: int) -> np.ndarray:
         """``(N, L)`` -> ``(N, K + D)`` (:meth:`run`) in runs of at most ``max_batch`` chunks
         (lazy chunks: each run cuts its own rows, as the batcher does)."""
-        n = len(chunks)
-        take = chunks.rows if isinstance(chunks, Chunks) else lambda i, j: chunks[i:j]
+        n, take = len(chunks), Chunks.of(chunks).rows  # an array is wrapped without a copy
         outs = [self.run(take(i, min(i + max_batch, n))) for i in range(0, n, max_batch)]
         return np.concatenate(outs, axis=0)
 

@@ -30,9 +30,8 @@ def split_run(model: LoadedModel, chunks: np.ndarray | Chunks, max_batch: int, p
     """``(N, L)`` -> ``(N, K + D)`` (:meth:`LoadedModel.run`): the rows split over ``model.workers`` concurrent runs (the
     batcher's split of a lone request: ``ceil(N / workers)`` rows each, at most ``max_batch``;
     lazy chunks: each run cuts its own rows, as the batcher does)."""
-    n = len(chunks)
+    n, take = len(chunks), Chunks.of(chunks).rows  # an array is wrapped without a copy
     size = share_rows(n, model.workers, max_batch)
-    take = chunks.rows if isinstance(chunks, Chunks) else lambda i, j: chunks[i:j]
 
     def part(i: int) -> np.ndarray:
         return model.run(take(i, min(i + size, n)))
