@@ -14,6 +14,7 @@ load average.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -23,6 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def label(path: Path) -> dict[str, str]:
+    """A file as the JSON names it: its path in the repository (else its file name, no machine
+    path) and its sha256 (which model file it was, wherever it lay)."""
+    resolved = path.resolve()
+    name = resolved.relative_to(REPO) if resolved.is_relative_to(REPO) else Path(path.name)
+    return {"file": str(name), "sha256": hashlib.sha256(resolved.read_bytes()).hexdigest()}
 
 
 def session(path: Path, disabled: list[str]) -> ort.InferenceSession:
@@ -79,8 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
             times[k].append(per_chunk_ms(sides[k], x, args.threads))
     ratios = [a / b for a, b in zip(times["a"], times["b"], strict=True)]
     result = {
-        "a": str(args.a),
-        "b": str(args.b),
+        "a": label(args.a),
+        "b": label(args.b),
         "ms_per_chunk": {k: statistics.median(v) for k, v in times.items()},
         "a_over_b": statistics.median(ratios),
         "a_over_b_range": [min(ratios), max(ratios)],

@@ -46,5 +46,6 @@ def test_onnx_ab_times_two_files_and_compares_their_answers(tmp_path) -> None:
     out = main([str(path), str(path), "--chunks", "2", "--rounds", "2", "--threads", "1",
                 "--json-out", str(tmp_path / "ab.json")])  # fmt: skip
     assert out["max_abs_diff"] == 0.0
+    assert out["a"]["file"] == "models/pons_vgg/model.onnx"  # the repo path, not the machine's
     assert out["ms_per_chunk"]["a"] > 0 and out["ms_per_chunk"]["b"] > 0
     assert json.loads((tmp_path / "ab.json").read_text())["a_over_b"] == out["a_over_b"]
