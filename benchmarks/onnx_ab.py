@@ -3,8 +3,9 @@ test): ``python -m benchmarks.onnx_ab A.onnx B.onnx [--chunk-samples N] [--round
 
 For a graph change that must not change answers (e.g. the ``pons_*`` ports' pooled
 conv -> ReLU -> BN order, ``training.models.pretrained.pons.ConvReLUBN``): both files run the
-same random chunks, one chunk per run, two threads with one single-threaded session run each
-(the service's CPU layout: ``TAGGER_MAX_BATCH`` 1, one inference thread per core), NCHWc and
+same random chunks, one chunk per run, two threads sharing one session (the service's CPU
+layout: ``TAGGER_MAX_BATCH`` 1, one inference thread per core, and the service's session options,
+``ModelRegistry.session_options``: one intra-op thread per run on 2 cores), NCHWc and
 every other optimisation on unless ``--disable`` names them; A and B alternate each round, the
 order swapping. Printed: ms per chunk of each (wall / 2 threads, median over rounds), the median
 of the per-round ratios A / B (> 1: B is faster), the max |difference| of the outputs, and the
@@ -37,10 +38,12 @@ def label(path: Path) -> dict[str, str]:
 
 
 def session(path: Path, disabled: list[str]) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.enable_mem_pattern = False
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    """A CPU session of ``path`` with the service's own options
+    (:meth:`app.registry.ModelRegistry.session_options`)."""
+    from app.config import Settings
+    from app.registry import ModelRegistry
+
+    options = ModelRegistry(Settings(providers="cpu")).session_options(cuda=False)
     return ort.InferenceSession(
         str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
     )

@@ -32,6 +32,7 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from benchmarks.frontend_stft import session
 from benchmarks.results import finish
 
 MELS, FRAMES, WIDTH, FILTERS = 96, 188, 7, 204
@@ -46,14 +47,7 @@ def _session(nodes: list, inits: list) -> ort.InferenceSession:
         opset_imports=[helper.make_opsetid("", 18)],
     )
     model.ir_version = 9
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    return ort.InferenceSession(
-        model.SerializeToString(),
-        options,
-        providers=["CPUExecutionProvider"],
-        disabled_optimizers=["NchwcTransformer"],
-    )
+    return session(model, ["NchwcTransformer"])  # one thread, as the front-end benchmark
 
 
 def _ints(name: str, values) -> TensorProto:
