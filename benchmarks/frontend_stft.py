@@ -165,7 +165,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json-out", type=Path, default=None)
     args = p.parse_args(argv)
     result = {"load_avg_before": os.getloadavg(), "onnxruntime": ort.__version__, "models": {}}
-    for name in [m for m in args.models.split(",") if m]:
+    names = [m for m in args.models.split(",") if m]
+    missing = [m for m in names if not (args.models_dir / m / "model.onnx").is_file()]
+    if missing:
+        p.error(f"no model {', '.join(missing)} in {args.models_dir} (ports: {', '.join(PORTS)})")
+    for name in names:
         result["models"][name] = bench(name, args.models_dir, args.rounds, args.runs)
     return finish(result, args.json_out)
 

@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--disable", default="", help="optimizers to leave out, comma-separated")
     p.add_argument("--json-out", type=Path, default=None)
     args = p.parse_args(argv)
+    for path in (args.a, args.b):
+        if not path.is_file():
+            p.error(f"no ONNX file at {path}")
     disabled = [d for d in args.disable.split(",") if d]
     sides = {"a": session(args.a, disabled), "b": session(args.b, disabled)}
     rng = np.random.default_rng(0)

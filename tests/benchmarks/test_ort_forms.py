@@ -49,3 +49,15 @@ def test_onnx_ab_times_two_files_and_compares_their_answers(tmp_path) -> None:
     assert out["a"]["file"] == "models/pons_vgg/model.onnx"  # the repo path, not the machine's
     assert out["ms_per_chunk"]["a"] > 0 and out["ms_per_chunk"]["b"] > 0
     assert json.loads((tmp_path / "ab.json").read_text())["a_over_b"] == out["a_over_b"]
+
+
+def test_missing_inputs_are_clear_errors(tmp_path, capsys) -> None:
+    from benchmarks.frontend_stft import main as stft_main
+    from benchmarks.onnx_ab import main as ab_main
+
+    with pytest.raises(SystemExit):
+        ab_main([str(tmp_path / "a.onnx"), str(tmp_path / "b.onnx")])
+    assert "no ONNX file at" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        stft_main(["--models", "nope"])
+    assert "no model nope" in capsys.readouterr().err
