@@ -33,9 +33,9 @@ def test_timbral_conv_forms_compute_the_same() -> None:
 
     x = np.random.default_rng(3).standard_normal((1, 1, MELS, FRAMES)).astype(np.float32)
     outs = {k: s.run(None, {"X": x})[0].reshape(FILTERS, FRAMES) for k, s in forms(38).items()}
-    assert set(outs) == {"conv", "transposed", "unfolded"}
+    assert set(outs) == {"conv", "transposed", "unfolded", "dft"}
     assert outs["conv"].min() >= 0  # ReLU, then the maximum over frequency
-    for k in ("transposed", "unfolded"):
+    for k in ("transposed", "unfolded", "dft"):
         np.testing.assert_allclose(outs[k], outs["conv"], atol=1e-5)
 
 

@@ -33,6 +33,7 @@ from torch import nn
 from training.models.layers import check_wave
 from training.models.pretrained.frontends import MelPower
 from training.models.pretrained.tf_checkpoint import read_checkpoint
+from training.models.pretrained.vertical import VerticalMax
 
 SAMPLE_RATE, N_FFT, HOP, N_MELS, N_FRAMES = 16_000, 512, 256, 96, 187
 PATCH_SAMPLES = (N_FRAMES - 1) * HOP + N_FFT  # 48128
@@ -89,6 +90,11 @@ class ConvReLUBN(nn.Module):
     maximum (``s`` is folded into the filters when the graph is exported). In floating point too:
     rounding is monotone and negation exact. ReLU and BN then run on the pooled map, 4x (VGG's
     first pool) to 96x (a maximum over 96 bands) fewer elements than the convolution's output.
+
+    For a vertical filter bank (one input channel, several bands, the maximum over frequency),
+    :meth:`freeze` (once the weights are final) computes ``pool(s * conv(x))`` through a DFT
+    over frequency instead (:class:`~training.models.pretrained.vertical.VerticalMax`): the
+    same sums, fp32 rounding aside.
     """
 
     def __init__(
@@ -105,14 +111,31 @@ class ConvReLUBN(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, kernel)
         self.bn = nn.BatchNorm2d(c_out, eps=TF_BN_EPS)
         self.pool = pool
+        self.vertical: VerticalMax | None = None
+
+    def freeze(self, n_freq: int = N_MELS) -> None:
+        """Compute this vertical filter bank through :class:`VerticalMax` from now on (built
+        from the current weights; later weight changes are not seen)."""
+        w = self.conv.weight.detach()
+        if w.shape[1] != 1 or not isinstance(self.pool, MaxOverFreq) or self.pad[:2] != (0, 0):
+            raise ValueError("only a one-channel, unpadded-in-frequency bank with MaxOverFreq")
+        s = self._sign()
+        bank = (w[:, 0] * s[:, None, None]).transpose(1, 2)  # (C, f, k): frequency, time
+        self.vertical = VerticalMax(bank, self.conv.bias.detach() * s, n_freq)
+
+    def _sign(self) -> torch.Tensor:
+        return torch.where(self.bn.weight.detach() < 0, -1.0, 1.0)  # (C,): the BN scale's sign
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, self.pad)
         if self.pool is None:
             return self.bn(F.relu(self.conv(x)))
-        s = torch.where(self.bn.weight < 0, -1.0, 1.0)  # (C,): the BN scale's sign
-        z = F.conv2d(x, self.conv.weight * s[:, None, None, None], self.conv.bias * s)
-        m = self.pool(z)  # (B, C, ...) pooled
+        s = self._sign()
+        if self.vertical is not None:
+            m = self.vertical(x[:, 0].transpose(1, 2))  # (B, T + k - 1, F) -> (B, C, T)
+        else:
+            z = F.conv2d(x, self.conv.weight * s[:, None, None, None], self.conv.bias * s)
+            m = self.pool(z)  # (B, C, ...) pooled
         m = m * s.reshape(1, -1, *([1] * (m.dim() - 2)))  # max z (s = 1), min z (s = -1)
         bn = self.bn
         return F.batch_norm(
@@ -298,8 +321,12 @@ def _suffix(i: int) -> str:
 
 
 def build_musicnn(prefix: str | Path) -> nn.Module:
-    """:class:`PonsMusicnn` from the checkpoint bundle ``prefix`` (``.../MTT_musicnn/``)."""
-    return musicnn_from_tf(read_checkpoint(_bundle_prefix(prefix)))
+    """:class:`PonsMusicnn` from the checkpoint bundle ``prefix`` (``.../MTT_musicnn/``), its
+    timbral banks computed through the DFT over frequency (:meth:`ConvReLUBN.freeze`)."""
+    model = musicnn_from_tf(read_checkpoint(_bundle_prefix(prefix)))
+    for bank in model.timbral:
+        bank.freeze()
+    return model
 
 
 def build_vgg(prefix: str | Path) -> nn.Module:

@@ -29,6 +29,7 @@ from torch import nn
 
 from training.models.layers import ConvBlock2d, check_wave
 from training.models.pretrained.frontends import MelPower, reflect_center
+from training.models.pretrained.vertical import VerticalMax
 
 N_FFT, HOP, N_MELS = 512, 256, 96
 FCN_SAMPLES = 29 * 16_000
@@ -80,16 +81,39 @@ class WonFCN(nn.Module):
 
 class TimbralConv(nn.Module):
     """Vertical filter (Pons et al. 2017): conv ``(f, 7)`` over the mel axis, BN, ReLU, max over
-    frequency. ``(B, 1, 96, T)`` -> ``(B, C, T)``."""
+    frequency. ``(B, 1, 96, T)`` -> ``(B, C, T)``.
+
+    :meth:`freeze` (once the weights are final) switches to the same values computed through a
+    DFT over frequency (:class:`~training.models.pretrained.vertical.VerticalMax`), with the
+    maximum taken before BN and ReLU: both are monotone per channel, so the maximum of
+    ``ReLU(BN(z))`` is ``ReLU(BN(s max(s z)))``, ``s`` the sign of the channel's BN scale.
+    """
 
     def __init__(self, channels: int, height: int, width: int = 7) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, channels, (height, width), padding=(0, width // 2))
         self.bn = nn.BatchNorm2d(channels)
+        self.vertical: VerticalMax | None = None
+
+    def freeze(self) -> None:
+        """Build the DFT form from the current weights (later weight changes are not seen)."""
+        s = self._sign()[:, None, None]
+        w = self.conv.weight.detach()[:, 0] * s  # (C, f, 7)
+        self.vertical = VerticalMax(w, self.conv.bias.detach() * s[:, 0, 0], N_MELS)
+
+    def _sign(self) -> torch.Tensor:
+        return torch.where(self.bn.weight.detach() < 0, -1.0, 1.0)  # (C,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.bn(self.conv(x)))  # (B, C, 96 - f + 1, T)
-        return y.amax(dim=2)  # (B, C, T)
+        if self.vertical is None:
+            y = F.relu(self.bn(self.conv(x)))  # (B, C, 96 - f + 1, T)
+            return y.amax(dim=2)  # (B, C, T)
+        pad = self.conv.padding[1]
+        m = self.vertical(F.pad(x[:, 0], (pad, pad))) * self._sign()[:, None]  # (B, C, T)
+        bn = self.bn
+        return F.relu(
+            F.batch_norm(m, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        )
 
 
 class TemporalConv(nn.Module):
@@ -221,5 +245,9 @@ def build_fcn(path: str | Path) -> nn.Module:
 
 
 def build_musicnn(path: str | Path) -> nn.Module:
-    """:class:`WonMusicnn` with the weights of ``mtat/musicnn/best_model.pth`` (eval mode)."""
-    return _load(WonMusicnn, read_state_dict(path), _musicnn_keys)
+    """:class:`WonMusicnn` with the weights of ``mtat/musicnn/best_model.pth`` (eval mode), its
+    timbral convolutions computed through the DFT over frequency (:meth:`TimbralConv.freeze`)."""
+    model = _load(WonMusicnn, read_state_dict(path), _musicnn_keys)
+    for conv in model.timbral:
+        conv.freeze()
+    return model
