@@ -5,9 +5,11 @@
 Quantization (``onnxruntime.quantization.quantize_static``, the recipe of
 ``benchmarks.ort_variants``' ``int8_qop_u8s8``): QOperator format, uint8 activations, int8
 weights per channel, Conv/MatMul/Gemm nodes outside ``/frontend/`` (the STFT convolution and
-the mel bank stay fp32, and the final classifier Gemm, so the ``embedding`` output stays its
-input), MinMax calibration on the clip-rule chunks of the five real
-recordings of tests/data and on 16 synthetic clips (``training.data.synth``, one chunk each).
+the mel bank stay fp32), outside ``/vertical/`` (the timbral filters' DFT stages,
+:class:`training.models.pretrained.vertical.VerticalMax`, stay fp32) and but for the final
+classifier Gemm (fp32, so the ``embedding`` output stays its input), MinMax calibration on the
+clip-rule chunks of the five real recordings of tests/data and on 16 synthetic clips
+(``training.data.synth``, one chunk each).
 
 Agreement with the fp32 model, on the four parity recordings of
 ``tests/data/pretrained`` (brahms, vibe_ace, trumpet, mtat_joram; the whole files, clip
@@ -108,7 +110,7 @@ def main() -> int:
         "from": args.name,
         "tool": f"onnxruntime {ort.__version__} quantize_static",
         "format": fmt, "activations": act, "weights": weight, "per_channel": True,
-        "nodes": "Conv, MatMul, Gemm outside /frontend/ and the final classifier (fp32)",
+        "nodes": "Conv, MatMul, Gemm outside /frontend/, /vertical/ (DFT stages) and the final classifier (fp32)",
         "calibration": f"MinMax on {len(calib)} chunks: the five real recordings of tests/data "
         "(clip-rule chunks) and 16 synthetic clips (one chunk each)",
         "agreement": agree,

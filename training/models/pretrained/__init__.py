@@ -157,9 +157,6 @@ PORTS: dict[str, PortSpec] = {
             "Musicnn (Pons et al. 2018) as re-implemented and trained by Won et al. 2020",
             won.MUSICNN_SAMPLES,
             won.build_musicnn,
-            # NCHWc runs its 204-filter single-channel 38 x 7 convolution 1.6x slower (the
-            # 1-channel NCHW-input kernel against im2col + GEMM): 0.71x the clips/s in all
-            ("NchwcTransformer",),
         ),
     )
 }

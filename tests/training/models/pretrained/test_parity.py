@@ -111,17 +111,22 @@ def _replace(tensor, array: np.ndarray) -> None:
 
 
 def break_first_kernel(model) -> None:
-    """Transpose the first 2D conv kernel (rotate it by 180 degrees if not square)."""
+    """The first conv kernel after the front-end: a square 2D one transposed, any other flipped
+    along its spatial axes (rotated by 180 degrees; a 1-D kernel, such as the time taps of
+    :class:`~training.models.pretrained.vertical.VerticalMax`, reversed)."""
     from onnx import numpy_helper
 
     inits = {t.name: t for t in model.graph.initializer}
     for node in model.graph.node:
-        w = inits.get(node.input[1]) if node.op_type == "Conv" else None
-        if w is not None and len(w.dims) == 4:
+        if node.op_type != "Conv" or "/frontend/" in node.name:
+            continue
+        w = inits.get(node.input[1])
+        if w is not None and len(w.dims) >= 3:
             k = numpy_helper.to_array(w)
-            _replace(w, k.swapaxes(2, 3) if k.shape[2] == k.shape[3] else k[:, :, ::-1, ::-1])
+            square = k.ndim == 4 and k.shape[2] == k.shape[3]
+            _replace(w, k.swapaxes(2, 3) if square else np.flip(k, axis=tuple(range(2, k.ndim))))
             return
-    raise AssertionError("no 2D conv kernel in the graph")
+    raise AssertionError("no conv kernel after the front-end in the graph")
 
 
 def break_mel_scale(model) -> None:
