@@ -29,8 +29,7 @@ small that ``sum |W| * input_bound`` is under half a unit in the last place of i
 quarter of ``pons_musicnn``'s 38-band and half of its 67-band filters, ``sum |W| <= 2.4e-27``
 against ``>= 1.9e-10`` for the others, biases ``>= 5.6e-5``): for any input with
 ``|x| <= input_bound`` the fp32 convolution rounds such a filter's sum plus bias to the bias
-itself, so leaving it out changes nothing. Tiny weights also cost time (their products fall
-into subnormal range in the DFT form).
+itself, so leaving it out changes nothing.
 
 All ops (MatMul, grouped Conv, Transpose, ReduceMax, Concat, Gather) have CUDA kernels.
 """
@@ -102,8 +101,8 @@ class VerticalMax(nn.Module):
 
     ``weight`` is ``(C, h, w)`` (frequency, time), ``bias`` ``(C,)``; the input is already
     padded in time. Equal, up to fp32 rounding, to ``conv2d`` (valid) then ``amax`` over
-    frequency, for inputs with ``|x| <= input_bound`` (the log-mels of both ports stay under
-    1e3; see :func:`dead_filters`).
+    frequency, for inputs with ``|x| <= input_bound`` (:func:`dead_filters`; the batch-normalised
+    log-mels of both ports stay within +-2 for audio in [-1, 1]).
     """
 
     def __init__(
