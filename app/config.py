@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         "pons_* graphs round to float16 after the mel bank on purpose, and TF32's error is as "
         "large as that step, so parity with the CPU would no longer hold.",
     )
+    cuda_conv1d_pad_to_nc1d: bool = Field(
+        False,
+        description="Run 1-D convolutions (the STFT front-ends, the timbral filters' per-bin "
+        "filters, the raw-sample CNNs) as N x C x 1 x D instead of N x C x D x 1 in cuDNN "
+        "(onnxruntime's cudnn_conv1d_pad_to_nc1d). Off by default until measured "
+        "(python -m benchmarks.gpu conv1d, run by scripts/gpu_check.sh).",
+    )
     inference_threads: int = Field(
         0,
         ge=0,

@@ -415,6 +415,7 @@ class ModelRegistry:
             CUDA_PROVIDER_OPTIONS,
             device_id=str(self.settings.cuda_device_id),
             use_tf32="1" if self.settings.cuda_tf32 else "0",
+            cudnn_conv1d_pad_to_nc1d="1" if self.settings.cuda_conv1d_pad_to_nc1d else "0",
         )
         if self.settings.batch_buckets == "off":
             options["cudnn_conv_algo_search"] = "HEURISTIC"

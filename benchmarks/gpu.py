@@ -9,13 +9,25 @@
   runs every model's chunks of one clip on CPU and on ``--against``, prints one JSON line per
   model with the largest probability difference, and exits 1 when one passes the tolerance
   (``--report-only``: never fails, for the TF32 run whose differences are only reported).
+
+``python -m benchmarks.gpu conv1d [--providers cuda] [--rounds 5] [--audio CLIP]``
+  cuDNN's two layouts for 1-D convolutions (``TAGGER_CUDA_CONV1D_PAD_TO_NC1D`` off / on: the
+  CUDA provider's ``cudnn_conv1d_pad_to_nc1d``): per model, two sessions run the clip's chunks
+  (the card's clip rule, batches of ``max_batch``) alternating, the order swapping each round;
+  one JSON line per model with ms per chunk of each (median over rounds), the median of the
+  per-round ratios off / on (> 1: padding to NC1D is faster) and the max |Δp| between them.
+  Reported, never a gate (exit 1 only when a model fails to run). On CPU (``--providers cpu``)
+  the option does nothing and the two sides are the same session options: that is how the
+  tests run it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +101,55 @@ def parity_report(
     return rows
 
 
+def conv1d_report(
+    models_dir: Path, names: list[str], providers: str, rounds: int, audio: Path
+) -> list[dict[str, Any]]:
+    """Per model: ms per chunk with ``cudnn_conv1d_pad_to_nc1d`` off and on, alternating."""
+    wave = decode(audio, 16_000)
+    sides = {
+        pad: ModelRegistry(
+            Settings(models_dir=models_dir, providers=providers, cuda_conv1d_pad_to_nc1d=pad)  # type: ignore[arg-type]
+        )
+        for pad in (False, True)
+    }
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            rows.append(
+                _conv1d_model(
+                    name, {pad: reg.get(name) for pad, reg in sides.items()}, wave, rounds
+                )
+            )
+        except Exception as exc:  # reported; the next model goes on
+            rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"})
+    return rows
+
+
+def _conv1d_model(name: str, models: dict, wave: np.ndarray, rounds: int) -> dict[str, Any]:
+    chunks = models[False].clip_rule.chunks(wave)  # (N, L)
+    # one untimed pass each (answers for the comparison)
+    probs = {pad: m.split(m.run_batched(chunks, m.max_batch))[0] for pad, m in models.items()}
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    for r in range(rounds):
+        for pad in (False, True) if r % 2 == 0 else (True, False):
+            model = models[pad]
+            t0 = time.perf_counter()
+            model.run_batched(chunks, model.max_batch)
+            seconds[pad].append(time.perf_counter() - t0)
+    n = len(chunks)
+    return {
+        "model": name,
+        "provider": models[True].provider,
+        "chunks": n,
+        "ms_per_chunk_off": round(1000 * statistics.median(seconds[False]) / n, 3),
+        "ms_per_chunk_on": round(1000 * statistics.median(seconds[True]) / n, 3),
+        "off_over_on": round(
+            statistics.median(a / b for a, b in zip(seconds[False], seconds[True], strict=True)), 3
+        ),
+        "max_abs_diff": float(np.max(np.abs(probs[True] - probs[False]))),
+    }
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
@@ -102,7 +163,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parity.add_argument("--audio", type=Path, default=MTAT_CLIP)
     parity.add_argument("--tolerance", type=float, default=1e-4)
     parity.add_argument("--report-only", action="store_true", help="never exit 1")
-    return parser.parse_args(argv)
+    conv1d = sub.add_parser("conv1d", help="cudnn_conv1d_pad_to_nc1d off vs on, alternating")
+    conv1d.add_argument("--providers", choices=["auto", "cuda", "cpu"], default="cuda")
+    conv1d.add_argument("--rounds", type=int, default=5)
+    conv1d.add_argument("--audio", type=Path, default=MTAT_CLIP)
+    args = parser.parse_args(argv)
+    if args.command == "conv1d" and args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "models":
         registry = ModelRegistry(Settings(models_dir=args.models_dir, providers=args.providers))
         rows = [load_report(registry, name) for name in names]
+        failed = any("error" in row for row in rows)
+    elif args.command == "conv1d":
+        rows = conv1d_report(args.models_dir, names, args.providers, args.rounds, args.audio)
         failed = any("error" in row for row in rows)
     else:
         rows = parity_report(args.models_dir, names, args.against, args.tf32, args.audio)

@@ -3,7 +3,8 @@
 #   1. driver and libraries: nvidia-smi, onnxruntime.preload_dlls() + print_debug_info()
 #      ("Failed to load" fails the check)
 #   2. every model on CUDA through app.registry: node placement, load and warm-up times
-#   3. GPU-vs-CPU parity on the MTAT clip: max |dp| <= 1e-4 without TF32 (gate), with TF32 (reported)
+#   3. GPU-vs-CPU parity on the MTAT clip: max |dp| <= 1e-4 without TF32 (gate), with TF32 (reported);
+#      cuDNN's 1-D convolution layout, cudnn_conv1d_pad_to_nc1d off vs on (reported)
 #   4. the service with TAGGER_PROVIDERS=cuda: /readyz with fallback false, then the serving
 #      benchmark at 1/16/64 requests in flight
 #   5. CUDA_VISIBLE_DEVICES="": auto falls back with a reason, cuda refuses to start
@@ -68,6 +69,11 @@ run 100 "$WORK/parity_tf32" "$PY" -m benchmarks.gpu parity --against cuda --tf32
     fail "parity with TF32 did not run"
 echo "With TF32 (reported only):" >>"$REPORT"
 block "$WORK/parity_tf32"
+run 120 "$WORK/conv1d" "$PY" -m benchmarks.gpu --model won_musicnn --model pons_musicnn \
+    --model won_fcn --model pons_vgg --model cnn1d --model chunk_cnn1d conv1d --providers cuda --rounds 3 ||
+    fail "cudnn_conv1d_pad_to_nc1d comparison did not run"
+echo "cudnn_conv1d_pad_to_nc1d off vs on (reported only; off_over_on > 1: on is faster):" >>"$REPORT"
+block "$WORK/conv1d"
 
 section "4. The service on CUDA"
 TAGGER_PROVIDERS=cuda "$PY" -m uvicorn app.main:app --host 127.0.0.1 --port "$PORT" \

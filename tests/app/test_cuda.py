@@ -107,6 +107,18 @@ def test_tf32_is_off_unless_asked(tmp_path: Path) -> None:
     assert tf32["use_tf32"] == "1"
 
 
+def test_conv1d_layout_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (
+        ModelRegistry(Settings(models_dir=tmp_path)).cuda_options()["cudnn_conv1d_pad_to_nc1d"]
+        == "0"
+    )
+    monkeypatch.setenv("TAGGER_CUDA_CONV1D_PAD_TO_NC1D", "true")
+    assert (
+        ModelRegistry(Settings(models_dir=tmp_path)).cuda_options()["cudnn_conv1d_pad_to_nc1d"]
+        == "1"
+    )
+
+
 def test_preload_failure_falls_back_or_refuses(
     models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -45,6 +45,29 @@ def test_parity_gate_on_the_mtat_clip(models: Path, capsys: pytest.CaptureFixtur
     assert main([*args, "--tolerance", "-1", "--report-only"]) == 0
 
 
+def test_conv1d_times_both_layouts_alternating(
+    models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On CPU the option changes nothing: both sides run, time and agree exactly."""
+    args = ["--models-dir", str(models), "--model", "beta", "conv1d", "--providers", "cpu"]
+    assert main([*args, "--rounds", "2"]) == 0
+    (row,) = lines(capsys.readouterr().out)
+    assert row["model"] == "beta" and row["provider"] == "CPUExecutionProvider"
+    assert row["chunks"] >= 2 and row["ms_per_chunk_off"] > 0 and row["ms_per_chunk_on"] > 0
+    assert row["off_over_on"] > 0 and row["max_abs_diff"] == 0.0
+    with pytest.raises(SystemExit):
+        main([*args, "--rounds", "0"])
+
+
+def test_conv1d_reports_a_model_that_cannot_run(
+    models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--models-dir", str(models), "--model", "nope", "conv1d", "--providers", "cpu"]
+    assert main(args) == 1
+    (row,) = lines(capsys.readouterr().out)
+    assert row["model"] == "nope" and "error" in row
+
+
 def test_gpu_check_script_parses() -> None:
     script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
