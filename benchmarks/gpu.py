@@ -19,6 +19,13 @@
   Reported, never a gate (exit 1 only when a model fails to run). On CPU (``--providers cpu``)
   the option does nothing and the two sides are the same session options: that is how the
   tests run it.
+
+``python -m benchmarks.gpu ab A.onnx B.onnx [--providers cuda] [--batch 16] [--rounds 5]``
+  two graphs of one model (e.g. ``won_musicnn``'s direct timbral convolutions, ``git show
+  88912f7:models/won_musicnn/model.onnx``, against its DFT form) in sessions made by the
+  service's own :meth:`app.registry.ModelRegistry.create_session`, on the same random batch,
+  alternating, the order swapping each round: one JSON line with ms per chunk of each (median),
+  the median of the per-round ratios A / B (> 1: B is faster) and the max |Δp|.
 """
 
 from __future__ import annotations
@@ -150,6 +157,45 @@ def _conv1d_model(name: str, models: dict, wave: np.ndarray, rounds: int) -> dic
     }
 
 
+def ab_report(a: Path, b: Path, providers: str, batch: int, rounds: int) -> dict[str, Any]:
+    """Two ONNX files of one model timed alternating on ``providers`` (service sessions)."""
+    from benchmarks.onnx_ab import label
+
+    registry = ModelRegistry(Settings(models_dir=MODELS_DIR, providers=providers))  # type: ignore[arg-type]
+    sessions = {side: registry.create_session(path) for side, path in (("a", a), ("b", b))}
+    first = sessions["a"][0].get_inputs()[0]
+    length = first.shape[1]
+    if not isinstance(length, int):
+        raise ValueError(f"{a}: the input's chunk length is not fixed ({first.shape})")
+    x = (0.1 * np.random.default_rng(0).standard_normal((batch, length))).astype(np.float32)
+
+    def run(side: str) -> np.ndarray:
+        session = sessions[side][0]
+        feed = {session.get_inputs()[0].name: x}
+        return session.run([session.get_outputs()[0].name], feed)[0]
+
+    answers = {side: run(side) for side in ("a", "b")}  # also the warm-up
+    seconds: dict[str, list[float]] = {"a": [], "b": []}
+    for r in range(rounds):
+        for side in ("a", "b") if r % 2 == 0 else ("b", "a"):
+            t0 = time.perf_counter()
+            for _ in range(5):
+                run(side)
+            seconds[side].append((time.perf_counter() - t0) / 5)
+    return {
+        "a": label(a),
+        "b": label(b),
+        "providers": [sessions["a"][1], sessions["b"][1]],
+        "batch": batch,
+        "ms_per_chunk_a": round(1000 * statistics.median(seconds["a"]) / batch, 4),
+        "ms_per_chunk_b": round(1000 * statistics.median(seconds["b"]) / batch, 4),
+        "a_over_b": round(
+            statistics.median(p / q for p, q in zip(seconds["a"], seconds["b"], strict=True)), 3
+        ),
+        "max_abs_diff": float(np.max(np.abs(answers["a"] - answers["b"]))),
+    }
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
@@ -167,14 +213,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     conv1d.add_argument("--providers", choices=["auto", "cuda", "cpu"], default="cuda")
     conv1d.add_argument("--rounds", type=int, default=5)
     conv1d.add_argument("--audio", type=Path, default=MTAT_CLIP)
+    ab = sub.add_parser("ab", help="two ONNX files of one model, alternating")
+    ab.add_argument("a", type=Path)
+    ab.add_argument("b", type=Path)
+    ab.add_argument("--providers", choices=["auto", "cuda", "cpu"], default="cuda")
+    ab.add_argument("--batch", type=int, default=16)
+    ab.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    if args.command == "conv1d" and args.rounds < 1:
+    if args.command in ("conv1d", "ab") and args.rounds < 1:
         parser.error("--rounds must be >= 1")
+    if args.command == "ab":
+        if args.batch < 1:
+            parser.error("--batch must be >= 1")
+        for path in (args.a, args.b):
+            if not path.is_file():
+                parser.error(f"no ONNX file at {path}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "ab":
+        row = ab_report(args.a, args.b, args.providers, args.batch, args.rounds)
+        print(json.dumps(row), flush=True)
+        return 0
     probe = ModelRegistry(Settings(models_dir=args.models_dir, providers="cpu"))
     names = args.model or probe.names()
     if args.command == "models":

@@ -68,6 +68,19 @@ def test_conv1d_reports_a_model_that_cannot_run(
     assert row["model"] == "nope" and "error" in row
 
 
+def test_ab_times_two_graphs_of_one_model(models: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = models / "beta" / "model.onnx"
+    args = [str(path), str(path), "--providers", "cpu", "--batch", "2", "--rounds", "2"]
+    assert main(["ab", *args]) == 0
+    (row,) = lines(capsys.readouterr().out)
+    assert row["providers"] == ["CPUExecutionProvider", "CPUExecutionProvider"]
+    assert row["a"]["sha256"] == row["b"]["sha256"] and row["max_abs_diff"] == 0.0
+    assert row["ms_per_chunk_a"] > 0 and row["ms_per_chunk_b"] > 0 and row["a_over_b"] > 0
+    with pytest.raises(SystemExit):
+        main(["ab", str(path), str(models / "nope.onnx"), "--providers", "cpu"])
+    assert "no ONNX file at" in capsys.readouterr().err
+
+
 def test_gpu_check_script_parses() -> None:
     script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
