@@ -167,7 +167,9 @@ def test_models_view_is_a_leaderboard(web: Watched, server: str) -> None:
     ]
     assert "Sorted by macro PR-AUC" in page.locator(".leaderboard caption").inner_text()
     page.get_by_role("link", name="Tag a file").click()
-    assert page.locator("#view-models").is_hidden()
+    # the view switches on hashchange, after the click returns: wait (fails after 5 s)
+    page.locator("#view-models").wait_for(state="hidden", timeout=5000)
+    assert page.locator("#view-tag").is_visible()
 
 
 def test_readable_at_360_px(web: Watched, server: str) -> None:
