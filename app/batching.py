@@ -267,15 +267,14 @@ class Batcher:
 
     def _submit(self, chunks: Chunks | np.ndarray, estimate: int) -> asyncio.Future[np.ndarray]:
         loop = asyncio.get_running_loop()
-        if not isinstance(chunks, Chunks):  # an array: wrapped without a copy
-            chunks = np.ascontiguousarray(chunks, dtype=np.float32)
-            if chunks.ndim != 2 or chunks.shape[1] == 0:
-                self._release(estimate)
-                raise ValueError(f"chunks must be (N >= 1, L), got {chunks.shape}")
-            chunks = Chunks.of_array(chunks)
-        if len(chunks) == 0:
+        given = getattr(chunks, "shape", None)
+        try:
+            chunks = Chunks.of(chunks)  # an (N, L) array is wrapped without a copy
+            if len(chunks) == 0:
+                raise ValueError("no rows")
+        except ValueError:
             self._release(estimate)
-            raise ValueError(f"chunks must be (N >= 1, L), got {chunks.shape}")
+            raise ValueError(f"chunks must be (N >= 1, L), got {given}") from None
         request = _Request(
             chunks=chunks,
             out=np.empty((len(chunks), self.n_outputs), dtype=np.float32),

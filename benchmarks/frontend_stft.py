@@ -36,7 +36,7 @@ from onnx import helper, numpy_helper
 from onnx.utils import Extractor
 
 from app.config import DEFAULT_MODELS_DIR
-from benchmarks.results import finish
+from benchmarks.results import alternating, finish, ratios
 
 PORTS = ("won_musicnn", "won_fcn", "pons_musicnn", "pons_vgg")
 STFT_CONV = "/inner/frontend/mel/Conv"
@@ -130,25 +130,25 @@ def bench(name: str, models_dir: Path, rounds: int, runs: int) -> dict:
     rel = float(np.max(np.abs(ref - alt)) / np.max(np.abs(ref)))
     for s in sides.values():
         per_chunk_ms(s, x, 3)  # warm-up
-    times: dict[str, list[float]] = {k: [] for k in sides}
-    for r in range(rounds):
-        order = list(sides)[r % 3 :] + list(sides)[: r % 3]
-        for k in order:
-            times[k].append(per_chunk_ms(sides[k], x, runs if k != "model" else max(runs // 10, 3)))
-    ratios = [c / s for c, s in zip(times["conv"], times["stft"], strict=True)]
+    times = alternating(
+        lambda k: per_chunk_ms(sides[k], x, runs if k != "model" else max(runs // 10, 3)),
+        list(sides),
+        rounds,
+    )
+    conv_over_stft, low, high = ratios(times["conv"], times["stft"])
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {
         "conv_ms": med["conv"],
         "stft_ms": med["stft"],
-        "conv_over_stft": statistics.median(ratios),
-        "conv_over_stft_range": [min(ratios), max(ratios)],
+        "conv_over_stft": conv_over_stft,
+        "conv_over_stft_range": [low, high],
         "model_ms": med["model"],
         "frontend_share": med["conv"] / med["model"],
         "max_rel_diff": rel,
     }
     print(
         f"{name:13s} conv {med['conv']:.3f} ms, stft {med['stft']:.3f} ms per chunk: "
-        f"conv/stft {out['conv_over_stft']:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}); "
+        f"conv/stft {out['conv_over_stft']:.2f}x ({low:.2f}-{high:.2f}); "
         f"model {med['model']:.1f} ms, front-end share {out['frontend_share']:.1%}; "
         f"max rel diff {rel:.1e}",
         flush=True,

@@ -42,6 +42,7 @@ import numpy as np
 
 from app.config import Settings
 from app.registry import ModelRegistry
+from benchmarks.results import alternating, ratios
 from tagging.audio import decode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,13 +137,13 @@ def _conv1d_model(name: str, models: dict, wave: np.ndarray, rounds: int) -> dic
     chunks = models[False].clip_rule.chunks(wave)  # (N, L)
     # one untimed pass each (answers for the comparison)
     probs = {pad: m.split(m.run_batched(chunks, m.max_batch))[0] for pad, m in models.items()}
-    seconds: dict[bool, list[float]] = {False: [], True: []}
-    for r in range(rounds):
-        for pad in (False, True) if r % 2 == 0 else (True, False):
-            model = models[pad]
-            t0 = time.perf_counter()
-            model.run_batched(chunks, model.max_batch)
-            seconds[pad].append(time.perf_counter() - t0)
+
+    def timed(pad: bool) -> float:
+        t0 = time.perf_counter()
+        models[pad].run_batched(chunks, models[pad].max_batch)
+        return time.perf_counter() - t0
+
+    seconds = alternating(timed, [False, True], rounds)
     n = len(chunks)
     return {
         "model": name,
@@ -150,9 +151,7 @@ def _conv1d_model(name: str, models: dict, wave: np.ndarray, rounds: int) -> dic
         "chunks": n,
         "ms_per_chunk_off": round(1000 * statistics.median(seconds[False]) / n, 3),
         "ms_per_chunk_on": round(1000 * statistics.median(seconds[True]) / n, 3),
-        "off_over_on": round(
-            statistics.median(a / b for a, b in zip(seconds[False], seconds[True], strict=True)), 3
-        ),
+        "off_over_on": round(ratios(seconds[False], seconds[True])[0], 3),
         "max_abs_diff": float(np.max(np.abs(probs[True] - probs[False]))),
     }
 
@@ -175,13 +174,14 @@ def ab_report(a: Path, b: Path, providers: str, batch: int, rounds: int) -> dict
         return session.run([session.get_outputs()[0].name], feed)[0]
 
     answers = {side: run(side) for side in ("a", "b")}  # also the warm-up
-    seconds: dict[str, list[float]] = {"a": [], "b": []}
-    for r in range(rounds):
-        for side in ("a", "b") if r % 2 == 0 else ("b", "a"):
-            t0 = time.perf_counter()
-            for _ in range(5):
-                run(side)
-            seconds[side].append((time.perf_counter() - t0) / 5)
+
+    def timed(side: str) -> float:
+        t0 = time.perf_counter()
+        for _ in range(5):
+            run(side)
+        return (time.perf_counter() - t0) / 5
+
+    seconds = alternating(timed, ["a", "b"], rounds)
     return {
         "a": label(a),
         "b": label(b),
@@ -189,9 +189,7 @@ def ab_report(a: Path, b: Path, providers: str, batch: int, rounds: int) -> dict
         "batch": batch,
         "ms_per_chunk_a": round(1000 * statistics.median(seconds["a"]) / batch, 4),
         "ms_per_chunk_b": round(1000 * statistics.median(seconds["b"]) / batch, 4),
-        "a_over_b": round(
-            statistics.median(p / q for p, q in zip(seconds["a"], seconds["b"], strict=True)), 3
-        ),
+        "a_over_b": round(ratios(seconds["a"], seconds["b"])[0], 3),
         "max_abs_diff": float(np.max(np.abs(answers["a"] - answers["b"]))),
     }
 

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from benchmarks.results import alternating, ratios
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -90,25 +92,22 @@ def main(argv: list[str] | None = None) -> dict:
     for s in sides.values():
         per_chunk_ms(s, x[:2], args.threads)  # warm-up
     load_before = os.getloadavg()
-    times: dict[str, list[float]] = {"a": [], "b": []}
-    for r in range(args.rounds):
-        for k in ("a", "b") if r % 2 == 0 else ("b", "a"):
-            times[k].append(per_chunk_ms(sides[k], x, args.threads))
-    ratios = [a / b for a, b in zip(times["a"], times["b"], strict=True)]
+    times = alternating(lambda k: per_chunk_ms(sides[k], x, args.threads), ["a", "b"], args.rounds)
+    a_over_b, low, high = ratios(times["a"], times["b"])
     result = {
         "a": label(args.a),
         "b": label(args.b),
         "ms_per_chunk": {k: statistics.median(v) for k, v in times.items()},
-        "a_over_b": statistics.median(ratios),
-        "a_over_b_range": [min(ratios), max(ratios)],
+        "a_over_b": a_over_b,
+        "a_over_b_range": [low, high],
         "max_abs_diff": diff,
         "load_avg_before": load_before,
         "load_avg_after": os.getloadavg(),
     }
     ms = result["ms_per_chunk"]
     print(
-        f"A {ms['a']:.2f} ms, B {ms['b']:.2f} ms per chunk; A/B {result['a_over_b']:.2f}x "
-        f"({min(ratios):.2f}-{max(ratios):.2f}); max |diff| {diff:.1e}; load "
+        f"A {ms['a']:.2f} ms, B {ms['b']:.2f} ms per chunk; A/B {a_over_b:.2f}x "
+        f"({low:.2f}-{high:.2f}); max |diff| {diff:.1e}; load "
         f"{load_before[0]:.2f} -> {result['load_avg_after'][0]:.2f}"
     )
     if args.json_out:

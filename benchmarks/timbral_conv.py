@@ -39,7 +39,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from benchmarks.frontend_stft import session
-from benchmarks.results import finish
+from benchmarks.results import alternating, finish
 
 MELS, FRAMES, WIDTH, FILTERS = 96, 188, 7, 204
 HEIGHTS = (67, 38)
@@ -156,11 +156,7 @@ def bench(height: int, rounds: int, runs: int) -> dict:
         k: float(np.abs(s.run(None, {"X": x})[0].reshape(FILTERS, FRAMES) - ref).max())
         for k, s in sessions.items()
     }
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    names = list(sessions)
-    for r in range(rounds):
-        for k in names[r % len(names) :] + names[: r % len(names)]:
-            times[k].append(_ms(sessions[k], x, runs))
+    times = alternating(lambda k: _ms(sessions[k], x, runs), list(sessions), rounds)
     ms = {k: statistics.median(v) for k, v in times.items()}
     macs = FILTERS * height * WIDTH * (MELS - height + 1) * FRAMES
     out = {

@@ -175,8 +175,7 @@ class ModelCard(BaseModel):
     ort_disabled_optimizers: list[str] = Field(
         default_factory=list,
         description="onnxruntime graph optimizers to leave out for this model (e.g. "
-        "NchwcTransformer for won_musicnn: its tall single-channel convolution runs slower in "
-        "NCHWc on CPU).",
+        "NchwcTransformer, for a network whose convolutions run slower in NCHWc on CPU).",
     )
     trained_on: str | None = Field(
         None, description="'synthetic' (the synthetic MTAT) or 'mtat' (real MagnaTagATune)."

@@ -116,14 +116,7 @@ def _pons(name: str, checkpoint: str, architecture: str, builder) -> PortSpec:
     )
 
 
-def _won(
-    name: str,
-    folder: str,
-    architecture: str,
-    chunk_samples: int,
-    builder,
-    disabled: tuple[str, ...] = (),
-) -> PortSpec:
+def _won(name: str, folder: str, architecture: str, chunk_samples: int, builder) -> PortSpec:
     """A port of one of Won et al.'s MTAT models (evaluated on 16 chunks per clip)."""
     return PortSpec(
         name=name,
@@ -135,7 +128,6 @@ def _won(
         citation=WON_CITATION,
         clip_rule=ClipRule(chunk_samples, n_chunks=16),
         builder=builder,
-        ort_disabled_optimizers=disabled,
     )
 
 
