@@ -232,7 +232,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "ab":
-        row = ab_report(args.a, args.b, args.providers, args.batch, args.rounds)
+        try:
+            row = ab_report(args.a, args.b, args.providers, args.batch, args.rounds)
+        except Exception as exc:  # a file onnxruntime cannot load, no CUDA under cuda, ...
+            print(f"python -m benchmarks.gpu ab: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
         print(json.dumps(row), flush=True)
         return 0
     probe = ModelRegistry(Settings(models_dir=args.models_dir, providers="cpu"))

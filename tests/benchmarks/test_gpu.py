@@ -81,6 +81,17 @@ def test_ab_times_two_graphs_of_one_model(models: Path, capsys: pytest.CaptureFi
     assert "no ONNX file at" in capsys.readouterr().err
 
 
+def test_ab_says_why_a_file_does_not_load(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx graph")
+    path = models / "beta" / "model.onnx"
+    assert main(["ab", str(path), str(broken), "--providers", "cpu", "--rounds", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "benchmarks.gpu ab" in err and "cannot load" in err
+
+
 def test_gpu_check_script_parses() -> None:
     script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
