@@ -1,0 +1,187 @@
+"""``python -m benchmarks.gpukit``: carry scripts/gpu_check.sh to a bare GPU machine.
+
+``build [--kit .gpukit] [--python 3.12] [--arch 90]``
+  stages the service's packages for the device image (:mod:`benchmarks.gpukit.stage`), keeps
+  only ``--arch``'s code in the CUDA provider, adds the direct musicnn graphs the check
+  compares, compresses it all and cuts it into parts that each fit one device call beside the
+  working tree (:mod:`benchmarks.gpukit.budget`); prints the calls to make.
+``plan [--kit .gpukit]``
+  the device calls again, one per part.
+``unpack --to DIR [--kit .gpukit]`` (standard library only; runs on the device)
+  extracts the kit once all its parts are there (exit 3, naming the parts still to send, when
+  some are not) into ``DIR/site`` and ``DIR/gpu_forms``, and links ``DIR/site/nvidia`` to the
+  image's ``nvidia`` package: ``onnxruntime.preload_dlls()`` looks for the CUDA and cuDNN
+  libraries beside onnxruntime only.
+``doctor --site DIR [--kit .gpukit]``
+  onnxruntime comes from the kit, lists the CUDA provider, and the GPU's compute capability is
+  the kit's; one JSON line, exit 1 when not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmarks.gpukit import budget, parts, stage
+
+ROOT = Path(__file__).resolve().parents[2]
+KIT = ROOT / ".gpukit"
+DEVICE_SCRIPT = "scripts/device_gpu_check.sh"
+
+
+def build(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="gpukit-") as tmp:
+        work = Path(tmp)
+        site, forms = work / "site", work / "gpu_forms"
+        print(f"staging packages for CPython {args.python} ...", flush=True)
+        stage.pip_install(
+            stage.requirements(ROOT / "pyproject.toml"), site, ROOT / "constraints.txt", args.python
+        )
+        removed = stage.prune(site)
+        kept = stage.strip_cuda(site, args.arch)
+        written = stage.direct_forms(ROOT, forms)
+        print("compressing (xz -9) ...", flush=True)
+        archive = work / "kit.tar.xz"
+        parts.compress({"site": site, "gpu_forms": forms}, archive)
+        info = {
+            "python": args.python,
+            "arch": args.arch,
+            "packages": sorted(p.name for p in site.glob("*.dist-info")),
+            "removed": removed,
+            "cuda_provider": asdict(kept),
+            "gpu_forms": written,
+            "tree_bytes": budget.tree_bytes(ROOT),
+        }
+        manifest = parts.split(archive, args.kit, budget.part_bytes(ROOT), info)
+    total = sum(p.bytes for p in manifest.parts)
+    print(f"kit: {total / budget.MIB:.1f} MiB in {len(manifest.parts)} parts under {args.kit}")
+    print_plan(manifest, args.kit)
+    return 0
+
+
+def print_plan(manifest: parts.Manifest, kit: Path) -> None:
+    """One device call per part, back to back (the machine keeps a part only while it is warm)."""
+    rel = kit.relative_to(ROOT) if kit.is_relative_to(ROOT) else kit
+    last = len(manifest.parts)
+    for part in manifest.parts:
+        timeout = 600 if part.index == last else 120
+        print(
+            f'run(command="bash {DEVICE_SCRIPT}", carry=["{rel}/{part.index}"], '
+            f"timeout_s={timeout})"
+        )
+
+
+def plan(args: argparse.Namespace) -> int:
+    print_plan(parts.manifest_of(args.kit), args.kit)
+    return 0
+
+
+def unpack(args: argparse.Namespace) -> int:
+    try:
+        manifest = parts.unpack(args.kit, args.to)
+    except parts.MissingParts as exc:
+        print(f"gpukit: {exc}", file=sys.stderr)
+        return 3
+    except parts.KitError as exc:
+        print(f"gpukit: {exc}", file=sys.stderr)
+        return 2
+    print(f"gpukit: {len(manifest.parts)} parts extracted into {args.to}")
+    nvidia = link_nvidia(args.to / "site")
+    print(f"gpukit: nvidia libraries: {nvidia or 'none found outside the kit'}")
+    return 0
+
+
+def link_nvidia(site: Path) -> Path | None:
+    """Link ``site/nvidia`` to the first ``nvidia`` package found outside ``site`` (the device
+    image's CUDA/cuDNN wheels); the folder linked, or None when there is none."""
+    link = site / "nvidia"
+    try:
+        import nvidia  # a namespace package: the nvidia-* wheels' common folder
+    except ImportError:
+        return None
+    for folder in map(Path, nvidia.__path__):
+        if folder.absolute().is_relative_to(site.absolute()):
+            continue  # the link itself, when the kit is already on the path
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(folder)
+        return folder
+    return None
+
+
+def doctor(args: argparse.Namespace) -> int:
+    manifest = parts.manifest_of(args.kit)
+    problems, report = [], {}
+    try:
+        import onnxruntime as ort
+
+        report["onnxruntime"] = f"{ort.__version__} at {ort.__file__}"
+        if not Path(ort.__file__).resolve().is_relative_to(args.site.resolve()):
+            problems.append(f"onnxruntime is not the kit's: {ort.__file__}")
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            problems.append("onnxruntime lists no CUDAExecutionProvider")
+    except ImportError as exc:
+        problems.append(f"onnxruntime does not import: {exc}")
+    arch = compute_capability()
+    report["compute_capability"] = arch
+    kit_arch = manifest.info.get("arch")
+    if arch is None:
+        problems.append("no GPU found (nvidia-smi --query-gpu=compute_cap)")
+    elif arch != kit_arch:
+        problems.append(
+            f"the GPU's compute capability is {arch / 10:.1f}; the kit keeps sm_{kit_arch}'s"
+            f" code only: rebuild it with --arch {arch}"
+        )
+    report["problems"] = problems
+    print(json.dumps(report))
+    return 1 if problems else 0
+
+
+def compute_capability() -> int | None:
+    """The first GPU's compute capability as one number (9.0 -> 90), or None without one."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        return round(float(out[0]) * 10) if out else None
+    except ValueError:
+        return None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpukit", description=__doc__.split("\n")[0]
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="stage, compress and cut the kit")
+    b.add_argument("--python", default="3.12", help="the device's Python (default 3.12)")
+    b.add_argument(
+        "--arch", type=int, default=90, help="compute capability to keep (90: H100/H200)"
+    )
+    b.set_defaults(run=build)
+    sub.add_parser("plan", help="the device calls, one per part").set_defaults(run=plan)
+    u = sub.add_parser("unpack", help="extract the kit once every part is here")
+    u.add_argument("--to", type=Path, required=True)
+    u.set_defaults(run=unpack)
+    d = sub.add_parser("doctor", help="onnxruntime from the kit, on a GPU the kit is for")
+    d.add_argument("--site", type=Path, required=True)
+    d.set_defaults(run=doctor)
+    for s in (b, u, d, sub.choices["plan"]):
+        s.add_argument("--kit", type=Path, default=KIT, help="the parts' folder (default .gpukit)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)

@@ -1,0 +1,133 @@
+"""``python -m benchmarks.gpukit``'s device side on CPU: unpack, the nvidia link, the doctor,
+the plan, and scripts/device_gpu_check.sh itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+
+from benchmarks.gpukit import cli, parts
+from tests.paths import REPO
+
+SCRIPT = REPO / "scripts" / "device_gpu_check.sh"
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Path:
+    site = tmp_path / "src" / "site"
+    site.mkdir(parents=True)
+    (site / "marker.py").write_text("HERE = True\n")
+    (site / "blob.bin").write_bytes(os.urandom(30_000))
+    archive = tmp_path / "kit.tar.xz"
+    parts.compress({"site": site}, archive)
+    parts.split(archive, tmp_path / "kit", 12_000, {"arch": 90})
+    return tmp_path / "kit"
+
+
+def test_unpack_names_missing_parts_then_extracts_and_links_nvidia(
+    kit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "out"
+    moved = tmp_path / "held-back"
+    shutil.move(kit / "3", moved)
+    assert cli.main(["unpack", "--kit", str(kit), "--to", str(dest)]) == 3
+    assert "still to send: 3" in capsys.readouterr().err
+    shutil.move(moved, kit / "3")
+
+    assert cli.main(["unpack", "--kit", str(kit), "--to", str(dest)]) == 0
+    assert (dest / "site" / "marker.py").read_text() == "HERE = True\n"
+    link = dest / "site" / "nvidia"  # this venv's nvidia-* wheels stand for the image's
+    assert link.is_symlink() and (link / "cudnn").is_dir()
+    assert not link.resolve().is_relative_to(dest.resolve())
+    assert cli.link_nvidia(dest / "site") == link.resolve()  # again: the same folder
+
+    (kit / "2" / parts.PART).write_bytes(b"not the part")
+    assert cli.main(["unpack", "--kit", str(kit), "--to", str(tmp_path / "other")]) == 2
+    assert "part 2 is not the one" in capsys.readouterr().err
+
+
+def doctor(kit: Path, site: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    status = cli.main(["doctor", "--kit", str(kit), "--site", str(site)])
+    return status, json.loads(capsys.readouterr().out)
+
+
+def test_doctor_wants_the_kits_onnxruntime_on_the_kits_gpu(
+    kit: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, report = doctor(kit, tmp_path, capsys)  # no GPU here, onnxruntime from the venv
+    assert status == 1
+    assert any("onnxruntime is not the kit's" in p for p in report["problems"])
+    assert "no GPU found (nvidia-smi --query-gpu=compute_cap)" in report["problems"]
+
+    ort_site = Path(ort.__file__).parents[1]  # as if the venv's site-packages were the kit
+    monkeypatch.setattr(cli, "compute_capability", lambda: 80)
+    status, report = doctor(kit, ort_site, capsys)
+    assert status == 1 and report["problems"] == [
+        "the GPU's compute capability is 8.0; the kit keeps sm_90's code only: "
+        "rebuild it with --arch 80"
+    ]
+    monkeypatch.setattr(cli, "compute_capability", lambda: 90)
+    status, report = doctor(kit, ort_site, capsys)
+    assert (status, report["problems"], report["compute_capability"]) == (0, [], 90)
+
+
+@pytest.mark.parametrize(
+    ("out", "expected"), [("9.0\n", 90), ("8.6\n", 86), ("", None), ("[N/A]\n", None)]
+)
+def test_compute_capability_from_nvidia_smi(
+    monkeypatch: pytest.MonkeyPatch, out: str, expected: int | None
+) -> None:
+    ran = subprocess.CompletedProcess([], 0, stdout=out)
+    monkeypatch.setattr(cli.subprocess, "run", lambda *a, **k: ran)
+    assert cli.compute_capability() == expected
+
+
+def test_plan_is_one_call_per_part_the_last_one_long(
+    kit: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["plan", "--kit", str(kit)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(parts.manifest_of(kit).parts) >= 3
+    assert lines[0] == (
+        f'run(command="bash scripts/device_gpu_check.sh", carry=["{kit}/1"], timeout_s=120)'
+    )
+    assert lines[-1].endswith(f'carry=["{kit}/{len(lines)}"], timeout_s=600)')
+
+
+def run_script(kit: Path, dest: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PY": sys.executable, "GPUKIT_PARTS": str(kit), "GPUKIT_DIR": str(dest)}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True)
+
+
+def test_the_device_script_waits_for_its_parts_then_stops_at_the_doctor(
+    kit: Path, tmp_path: Path
+) -> None:
+    """Here (no GPU, no kit onnxruntime) it goes as far as the doctor, which stops it."""
+    held = tmp_path / "held-back"
+    shutil.move(kit / "2", held)
+    result = run_script(kit, tmp_path / "out")
+    assert result.returncode == 3 and "still to send: 2" in result.stderr
+    shutil.move(held, kit / "2")
+    result = run_script(kit, tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    assert "parts extracted" in result.stdout
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert "no GPU found (nvidia-smi --query-gpu=compute_cap)" in report["problems"]
+    assert not (REPO / "gpu_forms").exists() or any((REPO / "gpu_forms").iterdir())
+
+
+def test_the_device_script_parses() -> None:
+    result = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is not None:
+        lint = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
