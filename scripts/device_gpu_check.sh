@@ -16,7 +16,12 @@ PY=${PY:-python3}
 PARTS=${GPUKIT_PARTS:-.gpukit}
 KIT_DIR=${GPUKIT_DIR:-/tmp/gpukit}
 
-"$PY" -m benchmarks.gpukit unpack --kit "$PARTS" --to "$KIT_DIR" || exit $?
+"$PY" -m benchmarks.gpukit unpack --kit "$PARTS" --to "$KIT_DIR"
+STATUS=$?
+if [ "$STATUS" -ne 0 ]; then
+    "$PY" -m benchmarks.gpukit facts # while waiting for parts: what this machine is
+    exit "$STATUS"
+fi
 if compgen -G "$KIT_DIR/gpu_forms/*.onnx" >/dev/null; then
     mkdir -p gpu_forms && cp "$KIT_DIR"/gpu_forms/*.onnx gpu_forms/ # gpu_check.sh reads them there
 fi

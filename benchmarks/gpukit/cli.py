@@ -14,13 +14,18 @@
   libraries beside onnxruntime only.
 ``doctor --site DIR [--kit .gpukit]``
   onnxruntime comes from the kit, lists the CUDA provider, and the GPU's compute capability is
-  the kit's; one JSON line, exit 1 when not.
+  the kit's; one JSON line with the machine's facts, exit 1 when not.
+``facts`` (standard library only)
+  the machine in one JSON line: Python, the GPU and driver, the versions of the packages the
+  kit relies on the image for.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import platform
 import subprocess
 import sys
 import tempfile
@@ -56,12 +61,20 @@ def build(args: argparse.Namespace) -> int:
             "cuda_provider": asdict(kept),
             "gpu_forms": written,
             "tree_bytes": budget.tree_bytes(ROOT),
+            "commit": _git_head(),
         }
         manifest = parts.split(archive, args.kit, budget.part_bytes(ROOT), info)
     total = sum(p.bytes for p in manifest.parts)
     print(f"kit: {total / budget.MIB:.1f} MiB in {len(manifest.parts)} parts under {args.kit}")
     print_plan(manifest, args.kit)
     return 0
+
+
+def _git_head() -> str:
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True
+    )
+    return head.stdout.decode().strip() or "unknown"
 
 
 def print_plan(manifest: parts.Manifest, kit: Path) -> None:
@@ -116,7 +129,8 @@ def link_nvidia(site: Path) -> Path | None:
 
 def doctor(args: argparse.Namespace) -> int:
     manifest = parts.manifest_of(args.kit)
-    problems, report = [], {}
+    problems: list[str] = []
+    report: dict = {"kit_commit": manifest.info.get("commit"), **facts()}
     try:
         import onnxruntime as ort
 
@@ -142,19 +156,53 @@ def doctor(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def compute_capability() -> int | None:
-    """The first GPU's compute capability as one number (9.0 -> 90), or None without one."""
+IMAGE_PACKAGES = ("numpy", "scipy", "torch", "onnxruntime", "onnxruntime-gpu")
+
+
+def facts() -> dict:
+    """Python, the GPU, and the versions of the packages the kit takes from the image."""
+    names = [*IMAGE_PACKAGES]
+    names += sorted(
+        d.metadata["Name"]
+        for d in importlib.metadata.distributions()
+        if (d.metadata["Name"] or "").lower().startswith("nvidia-")
+    )
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "python": platform.python_version(),
+        "gpu": _nvidia_smi("name,driver_version,compute_cap"),
+        "packages": versions,
+    }
+
+
+def print_facts(args: argparse.Namespace) -> int:
+    print(json.dumps(facts()))
+    return 0
+
+
+def _nvidia_smi(query: str) -> str | None:
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             timeout=30,
-        ).stdout.split()
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return None
+    return out.splitlines()[0] if out else None
+
+
+def compute_capability() -> int | None:
+    """The first GPU's compute capability as one number (9.0 -> 90), or None without one."""
+    out = _nvidia_smi("compute_cap")
     try:
-        return round(float(out[0]) * 10) if out else None
+        return round(float(out) * 10) if out else None
     except ValueError:
         return None
 
@@ -177,6 +225,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="onnxruntime from the kit, on a GPU the kit is for")
     d.add_argument("--site", type=Path, required=True)
     d.set_defaults(run=doctor)
+    sub.add_parser("facts", help="the machine in one JSON line").set_defaults(run=print_facts)
     for s in (b, u, d, sub.choices["plan"]):
         s.add_argument("--kit", type=Path, default=KIT, help="the parts' folder (default .gpukit)")
     return p

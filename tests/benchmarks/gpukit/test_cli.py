@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,15 @@ def test_compute_capability_from_nvidia_smi(
     assert cli.compute_capability() == expected
 
 
+def test_facts_name_the_packages_taken_from_the_image(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["facts"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["python"] == platform.python_version()
+    assert facts["packages"]["onnxruntime-gpu"] == ort.__version__
+    assert facts["packages"]["onnxruntime"] is None  # never both (README)
+    assert facts["packages"]["nvidia-cudnn-cu13"].startswith("9.")
+
+
 def test_plan_is_one_call_per_part_the_last_one_long(
     kit: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,6 +125,8 @@ def test_the_device_script_waits_for_its_parts_then_stops_at_the_doctor(
     shutil.move(kit / "2", held)
     result = run_script(kit, tmp_path / "out")
     assert result.returncode == 3 and "still to send: 2" in result.stderr
+    waiting = json.loads(result.stdout.splitlines()[-1])  # meanwhile: what this machine is
+    assert waiting["python"] == platform.python_version() and waiting["gpu"] is None
     shutil.move(held, kit / "2")
     result = run_script(kit, tmp_path / "out")
     assert result.returncode == 2, result.stderr
