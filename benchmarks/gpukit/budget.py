@@ -8,7 +8,8 @@ from pathlib import Path
 
 MIB = 1 << 20
 CALL_LIMIT = 64 * MIB  # the device tool's limit per call (its README, "Limits")
-MARGIN = 1 * MIB  # for the part's manifest, and files the tree gains before the calls
+MARGIN = 1 * MIB  # at build time: for the part's manifest, and what the tree gains before the calls
+MANIFEST_ROOM = 64 << 10  # at call time: the part's manifest (a few KiB)
 
 
 def tree_bytes(repo: Path) -> int:

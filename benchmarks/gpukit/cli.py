@@ -90,7 +90,17 @@ def print_plan(manifest: parts.Manifest, kit: Path) -> None:
 
 
 def plan(args: argparse.Namespace) -> int:
-    print_plan(parts.manifest_of(args.kit), args.kit)
+    manifest = parts.manifest_of(args.kit)
+    room = budget.part_bytes(ROOT, margin=budget.MANIFEST_ROOM)
+    if max(p.bytes for p in manifest.parts) > room:
+        print(
+            f"gpukit: the working tree grew since the kit was built: a part is "
+            f"{max(p.bytes for p in manifest.parts)} bytes, a call has room for {room}; "
+            "build it again",
+            file=sys.stderr,
+        )
+        return 2
+    print_plan(manifest, args.kit)
     return 0
 
 

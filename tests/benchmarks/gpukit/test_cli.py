@@ -111,6 +111,16 @@ def test_plan_is_one_call_per_part_the_last_one_long(
     assert lines[-1].endswith(f'carry=["{kit}/{len(lines)}"], timeout_s=600)')
 
 
+def test_plan_refuses_parts_that_no_longer_fit_beside_the_tree(
+    kit: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        cli.budget, "part_bytes", lambda root, margin: 11_999
+    )  # the parts are 12,000
+    assert cli.main(["plan", "--kit", str(kit)]) == 2
+    assert "the working tree grew" in capsys.readouterr().err
+
+
 def run_script(kit: Path, dest: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PY": sys.executable, "GPUKIT_PARTS": str(kit), "GPUKIT_DIR": str(dest)}
     env.pop("PYTHONPATH", None)
