@@ -14,7 +14,7 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from benchmarks.gpukit import cli, parts
+from benchmarks.gpukit import cli, device, parts
 from tests.paths import REPO
 
 SCRIPT = REPO / "scripts" / "device_gpu_check.sh"
@@ -47,7 +47,7 @@ def test_unpack_names_missing_parts_then_extracts_and_links_nvidia(
     link = dest / "site" / "nvidia"  # this venv's nvidia-* wheels stand for the image's
     assert link.is_symlink() and (link / "cudnn").is_dir()
     assert not link.resolve().is_relative_to(dest.resolve())
-    assert cli.link_nvidia(dest / "site") == link.resolve()  # again: the same folder
+    assert device.link_nvidia(dest / "site") == link.resolve()  # again: the same folder
 
     (kit / "2" / parts.PART).write_bytes(b"not the part")
     assert cli.main(["unpack", "--kit", str(kit), "--to", str(tmp_path / "other")]) == 2
@@ -68,35 +68,15 @@ def test_doctor_wants_the_kits_onnxruntime_on_the_kits_gpu(
     assert "no GPU found (nvidia-smi --query-gpu=compute_cap)" in report["problems"]
 
     ort_site = Path(ort.__file__).parents[1]  # as if the venv's site-packages were the kit
-    monkeypatch.setattr(cli, "compute_capability", lambda: 80)
+    monkeypatch.setattr(device, "compute_capability", lambda: 80)
     status, report = doctor(kit, ort_site, capsys)
     assert status == 1 and report["problems"] == [
         "the GPU's compute capability is 8.0; the kit keeps sm_90's code only: "
         "rebuild it with --arch 80"
     ]
-    monkeypatch.setattr(cli, "compute_capability", lambda: 90)
+    monkeypatch.setattr(device, "compute_capability", lambda: 90)
     status, report = doctor(kit, ort_site, capsys)
     assert (status, report["problems"], report["compute_capability"]) == (0, [], 90)
-
-
-@pytest.mark.parametrize(
-    ("out", "expected"), [("9.0\n", 90), ("8.6\n", 86), ("", None), ("[N/A]\n", None)]
-)
-def test_compute_capability_from_nvidia_smi(
-    monkeypatch: pytest.MonkeyPatch, out: str, expected: int | None
-) -> None:
-    ran = subprocess.CompletedProcess([], 0, stdout=out)
-    monkeypatch.setattr(cli.subprocess, "run", lambda *a, **k: ran)
-    assert cli.compute_capability() == expected
-
-
-def test_facts_name_the_packages_taken_from_the_image(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["facts"]) == 0
-    facts = json.loads(capsys.readouterr().out)
-    assert facts["python"] == platform.python_version()
-    assert facts["packages"]["onnxruntime-gpu"] == ort.__version__
-    assert facts["packages"]["onnxruntime"] is None  # never both (README)
-    assert facts["packages"]["nvidia-cudnn-cu13"].startswith("9.")
 
 
 def test_plan_is_one_call_per_part_the_last_one_long(
