@@ -11,6 +11,7 @@
 #      benchmark at 1/16/64 requests in flight
 #   5. CUDA_VISIBLE_DEVICES="": auto falls back with a reason, cuda refuses to start
 # Usage: scripts/gpu_check.sh [REPORT_DIR]   (default: $OUT when set, else reports/gpu)
+# On a bare machine lent by the `device` tool: scripts/device_gpu_check.sh (it brings the packages).
 # Exit status 1 when a gate failed; the report (gpu_check.md) says which.
 set -uo pipefail
 
