@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.models.frontend import dft_kernels
+from training.models.pretrained.factored import FactoredMelPower
 
 
 class MelPower(nn.Module):
@@ -33,6 +34,12 @@ class MelPower(nn.Module):
         self.register_buffer("dft", dft_kernels(n_fft, window), persistent=False)  # (2F, 1, N)
         fb = mel_fb.to(torch.float32).T.contiguous()
         self.register_buffer("mel_fb", fb, persistent=False)  # (M, F)
+
+    def factored(self) -> FactoredMelPower:
+        """The same spectrogram with its DFT split in two (Cooley & Tukey), the form the ports
+        are exported in (:mod:`training.models.pretrained.factored`)."""
+        window = self.dft[0, 0]  # bin 0's real kernel: w[n] cos(0), the window itself
+        return FactoredMelPower(self.mel_fb.T, window, self.hop)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         spec = F.conv1d(wave.unsqueeze(1), self.dft, stride=self.hop)  # (B, 2F, T)

@@ -322,16 +322,21 @@ def _suffix(i: int) -> str:
 
 def build_musicnn(prefix: str | Path) -> nn.Module:
     """:class:`PonsMusicnn` from the checkpoint bundle ``prefix`` (``.../MTT_musicnn/``), its
-    timbral banks computed through the DFT over frequency (:meth:`ConvReLUBN.freeze`)."""
+    timbral banks computed through the DFT over frequency (:meth:`ConvReLUBN.freeze`) and its
+    mel front-end's DFT split in two (:meth:`MelPower.factored`)."""
     model = musicnn_from_tf(read_checkpoint(_bundle_prefix(prefix)))
     for bank in model.timbral:
         bank.freeze()
+    model.frontend.mel = model.frontend.mel.factored()
     return model
 
 
 def build_vgg(prefix: str | Path) -> nn.Module:
-    """:class:`PonsVGG` from the checkpoint bundle ``prefix`` (``.../MTT_vgg/``)."""
-    return vgg_from_tf(read_checkpoint(_bundle_prefix(prefix)))
+    """:class:`PonsVGG` from the checkpoint bundle ``prefix`` (``.../MTT_vgg/``), its mel
+    front-end's DFT split in two (:meth:`MelPower.factored`)."""
+    model = vgg_from_tf(read_checkpoint(_bundle_prefix(prefix)))
+    model.frontend.mel = model.frontend.mel.factored()
+    return model
 
 
 def _bundle_prefix(prefix: str | Path) -> str:

@@ -275,14 +275,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def build_fcn(path: str | Path) -> nn.Module:
-    """:class:`WonFCN` with the weights of ``mtat/fcn/best_model.pth`` (eval mode)."""
-    return _load(WonFCN, read_state_dict(path), _fcn_keys)
+    """:class:`WonFCN` with the weights of ``mtat/fcn/best_model.pth`` (eval mode), its mel
+    front-end's DFT split in two (:meth:`MelPower.factored`)."""
+    model = _load(WonFCN, read_state_dict(path), _fcn_keys)
+    model.frontend.mel = model.frontend.mel.factored()
+    return model
 
 
 def build_musicnn(path: str | Path) -> nn.Module:
     """:class:`WonMusicnn` with the weights of ``mtat/musicnn/best_model.pth`` (eval mode), its
-    timbral convolutions computed through the DFT over frequency (:meth:`TimbralConv.freeze`)."""
+    timbral convolutions computed through the DFT over frequency (:meth:`TimbralConv.freeze`)
+    and its mel front-end's DFT split in two (:meth:`MelPower.factored`)."""
     model = _load(WonMusicnn, read_state_dict(path), _musicnn_keys)
     for conv in model.timbral:
         conv.freeze()
+    model.frontend.mel = model.frontend.mel.factored()
     return model
