@@ -1,23 +1,25 @@
-"""The ports' front-end as onnxruntime's ``STFT`` operator against today's convolution
-(benchmark, not a test): ``python -m benchmarks.frontend_stft [--models ...] [--rounds 7]``.
+"""The ports' mel front-end in three forms (benchmark, not a test):
+``python -m benchmarks.frontend_stft [--models ...] [--rounds 7]``.
 
 Issue 19, point 3 asks whether the mel front-end would run faster as ORT's STFT/DFT operators.
-The four ports compute their power mel spectrogram as a ``Conv1d`` whose 514 fixed kernels are
-the Hann-windowed DFT basis of a 512-point frame, stride 256 (``training.models.frontend``:
-onnxruntime's CUDA provider has no STFT kernel), then real² + imaginary² and a ``MatMul`` with
-the mel bank. Per model this builds two graphs from the shipped ``model.onnx``:
+The four ports compute their power mel spectrogram from a Hann-windowed 512-point DFT with hop
+256, real² + imaginary², and a ``MatMul`` with the mel bank. Per model, the front-end is cut out
+of the shipped ``model.onnx`` (``onnx.utils.Extractor``, from ``waveform`` to the mel bank's
+output ``(B, n_mels, frames)``) and its mel module (the nodes under ``/inner/frontend/mel/``) is
+put in three forms, with the same window and mel bank (read back from the graph):
 
-* **conv**: the shipped front-end, cut out of the model (``onnx.utils.Extractor``) from the
-  ``waveform`` input to the mel ``MatMul``'s output ``(B, n_mels, frames)``;
-* **stft**: the same graph with the convolution, slices and power replaced by
-  ``STFT(frame_step=256, window, frame_length=512, onesided=1)`` -> ``(B, frames, 257, 2)``,
-  squared and summed over the last axis, transposed to ``(B, 257, frames)``; the window is the
-  convolution's first kernel (the DFT basis at bin 0 is the window itself).
+* **factored**: the DFT split in two by Cooley & Tukey
+  (:mod:`training.models.pretrained.factored`), a grouped ``Conv`` and small ``MatMul`` s: what
+  the ports ship since it was measured here;
+* **conv**: the DFT as one ``Conv1d`` with 514 fixed kernels of 512 taps
+  (:class:`training.models.pretrained.frontends.MelPower`), what they shipped before;
+* **stft**: ONNX ``STFT(frame_step=256, window, frame_length=512, onesided=1)`` ->
+  ``(B, frames, 257, 2)``, squared and summed, transposed (no CUDA kernel in onnxruntime).
 
-Both run one chunk per run on one thread (the service's CPU layout), alternating, ``--runs``
-runs per side per round; printed: ms per chunk (median over rounds), the ratio conv / stft, the
-max relative difference of the mel power, and the front-end's share of the whole model's time
-per chunk (the shipped session, same layout).
+All run one chunk per run on one thread (the service's CPU layout), alternating, ``--runs``
+runs per side per round; printed: ms per chunk (median over rounds), the ratios conv / stft and
+conv / factored, the max relative difference of each form's mel power from the conv form's, and
+the shipped front-end's share of the whole model's time per chunk (same layout).
 """
 
 from __future__ import annotations
@@ -39,12 +41,8 @@ from app.config import DEFAULT_MODELS_DIR
 from benchmarks.results import alternating, finish, ratios
 
 PORTS = ("won_musicnn", "won_fcn", "pons_musicnn", "pons_vgg")
-STFT_CONV = "/inner/frontend/mel/Conv"
-MEL_MATMUL = "/inner/frontend/mel/MatMul"
-
-
-def _node(graph: onnx.GraphProto, name: str) -> onnx.NodeProto:
-    return next(n for n in graph.node if n.name == name)
+MEL = "/inner/frontend/mel/"
+FORMS = ("conv", "factored", "stft")
 
 
 def _constant(model: onnx.ModelProto, name: str) -> np.ndarray:
@@ -54,48 +52,104 @@ def _constant(model: onnx.ModelProto, name: str) -> np.ndarray:
     return numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == name))
 
 
-def frontends(path: Path) -> tuple[onnx.ModelProto, onnx.ModelProto]:
-    """``(conv, stft)``: the shipped front-end and its STFT-operator twin (same input/output)."""
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))  # value_info: for Extractor
-    conv_node, mel = _node(model.graph, STFT_CONV), _node(model.graph, MEL_MATMUL)
-    conv = Extractor(model).extract_model([model.graph.input[0].name], [mel.output[0]])
-    basis = _constant(model, conv_node.input[1])  # (2 * bins, 1, n_fft): real rows, then imag
-    n_fft = basis.shape[-1]
-    hop = next(a.ints[0] for a in conv_node.attribute if a.name == "strides")
-    window = basis[0, 0].astype(np.float32)  # bin 0's real kernel: the window
-    keep = []  # the extracted graph up to the convolution's input, then the STFT in its place
-    for n in conv.graph.node:
-        if n.name == STFT_CONV:
-            break
-        keep.append(n)
-    mel_bank = mel.input[0]  # (n_mels, bins) constant, left operand of the MatMul
-    x = conv_node.input[0]  # (B, 1, n): the reflect-padded waveform
-    nodes = keep + [
-        helper.make_node("Transpose", [x], ["sig"], perm=[0, 2, 1]),  # (B, n, 1)
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def mel_module(model: onnx.ModelProto) -> tuple[str, str, np.ndarray, np.ndarray, int]:
+    """``(input, output, window (N,), mel bank (M, N/2 + 1), hop)`` of the mel module, from
+    either form it is exported in (one ``Conv`` of 2 x 257 kernels, or the factored one)."""
+    nodes = [n for n in model.graph.node if n.name.startswith(MEL)]
+    made = {o for n in nodes for o in n.output}
+    fixed = {i.name for i in model.graph.initializer}
+    fixed |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    (x,) = {i for n in nodes for i in n.input if i and i not in made and i not in fixed}
+    conv = next(n for n in nodes if n.op_type == "Conv")
+    matmul = [n for n in nodes if n.op_type == "MatMul"][-1]  # the mel bank's
+    kernels, bank = _constant(model, conv.input[1]), _constant(model, matmul.input[0])
+    attrs = _attrs(conv)
+    phases = int(attrs.get("group", 1))
+    hop = int(attrs["strides"][0]) * phases
+    if phases == 1:  # kernels (2F, 1, N): bin 0's real kernel is the window
+        return x, matmul.output[0], kernels[0, 0], bank, hop
+    q = kernels.shape[-1]  # kernels (P * Q * 2, 1, Q): phase n2, k1 = 0, real at row n2 * 2Q
+    window = kernels[:: 2 * q, 0, :].T.reshape(-1)  # w[P n1 + n2]
+    n_fft = window.shape[0]
+    k2s = bank.shape[1] // q  # bank (M, Q * K2): bin k1 + Q k2 at column k1 * K2 + k2
+    k = (np.arange(q)[:, None] + q * np.arange(k2s)[None, :]).reshape(-1)
+    cols = k <= n_fft // 2
+    mel = np.zeros((bank.shape[0], n_fft // 2 + 1), np.float32)
+    mel[:, k[cols]] = bank[:, cols]
+    return x, matmul.output[0], window, mel, hop
+
+
+def _conv_form(x: str, out: str, window: np.ndarray, mel: np.ndarray, hop: int):
+    n_fft, bins = window.shape[0], mel.shape[1]
+    t = np.arange(n_fft)[None, :] * np.arange(bins)[:, None] * 2 * np.pi / n_fft  # (F, N)
+    basis = np.concatenate([np.cos(t) * window, -np.sin(t) * window])[:, None, :]
+    nodes = [
+        helper.make_node("Unsqueeze", [x, "one"], ["x1"]),  # (B, 1, S)
+        helper.make_node("Conv", ["x1", "basis"], ["spec"], strides=[hop]),  # (B, 2F, T)
+        helper.make_node("Split", ["spec", "halves"], ["re", "im"], axis=1),
+        helper.make_node("Mul", ["re", "re"], ["re2"]),
+        helper.make_node("Mul", ["im", "im"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["pow"]),  # (B, F, T)
+        helper.make_node("MatMul", ["mel", "pow"], [out]),
+    ]
+    consts = {
+        "one": np.array([1], np.int64),
+        "basis": basis.astype(np.float32),
+        "halves": np.array([bins, bins], np.int64),
+        "mel": mel,
+    }
+    return nodes, consts
+
+
+def _stft_form(x: str, out: str, window: np.ndarray, mel: np.ndarray, hop: int):
+    nodes = [
+        helper.make_node("Unsqueeze", [x, "last"], ["sig"]),  # (B, S, 1)
         helper.make_node("STFT", ["sig", "step", "win", "len"], ["spec"], onesided=1),
         helper.make_node("Mul", ["spec", "spec"], ["sq"]),  # (B, frames, bins, 2)
         helper.make_node("ReduceSum", ["sq", "last"], ["pow"], keepdims=0),
         helper.make_node("Transpose", ["pow"], ["powT"], perm=[0, 2, 1]),  # (B, bins, frames)
-        helper.make_node("MatMul", [mel_bank, "powT"], [mel.output[0]]),
+        helper.make_node("MatMul", ["mel", "powT"], [out]),
     ]
-    consts = [
-        numpy_helper.from_array(np.array(hop, dtype=np.int64), "step"),
-        numpy_helper.from_array(window, "win"),
-        numpy_helper.from_array(np.array(n_fft, dtype=np.int64), "len"),
-        numpy_helper.from_array(np.array([-1], dtype=np.int64), "last"),
-    ]
-    if not any(n.output[0] == mel_bank for n in keep):  # the mel bank is an initializer
-        consts.append(numpy_helper.from_array(_constant(model, mel_bank), mel_bank))
-    used = {i for n in nodes for i in n.input}
-    nodes = [n for n in nodes if n.op_type != "Constant" or n.output[0] in used]  # the basis
-    inits = [i for i in list(conv.graph.initializer) + consts if i.name in used]
-    graph = helper.make_graph(
-        nodes, "frontend_stft", list(conv.graph.input), list(conv.graph.output), inits
-    )
-    stft = helper.make_model(graph, opset_imports=list(conv.opset_import))
-    stft.ir_version = conv.ir_version
-    onnx.checker.check_model(stft)
-    return conv, stft
+    consts = {
+        "step": np.array(hop, np.int64),
+        "win": window.astype(np.float32),
+        "len": np.array(window.shape[0], np.int64),
+        "last": np.array([-1], np.int64),
+        "mel": mel,
+    }
+    return nodes, consts
+
+
+def frontends(path: Path) -> dict[str, onnx.ModelProto]:
+    """``{form: front-end}`` (:data:`FORMS`), each from ``waveform`` to the mel power."""
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))  # value_info: for Extractor
+    x, out, window, mel, hop = mel_module(model)
+    shipped = Extractor(model).extract_model([model.graph.input[0].name], [out])
+    forms = {}
+    for form, build in (("conv", _conv_form), ("stft", _stft_form)):
+        nodes, consts = build(x, out, window, mel, hop)
+        keep = [n for n in shipped.graph.node if not n.name.startswith(MEL)]
+        used = {i for n in keep + nodes for i in n.input}
+        inits = [i for i in shipped.graph.initializer if i.name in used]
+        inits += [numpy_helper.from_array(v, k) for k, v in consts.items()]
+        graph = helper.make_graph(
+            keep + nodes,
+            f"frontend_{form}",
+            list(shipped.graph.input),
+            list(shipped.graph.output),
+            inits,
+        )
+        twin = helper.make_model(graph, opset_imports=list(shipped.opset_import))
+        twin.ir_version = shipped.ir_version
+        onnx.checker.check_model(twin)
+        forms[form] = twin
+    # the shipped one is factored; a model exported before that has the conv form twice
+    forms["factored"] = shipped
+    return {form: forms[form] for form in FORMS}
 
 
 def session(model: onnx.ModelProto | Path, disabled: list[str] | None) -> ort.InferenceSession:
@@ -118,16 +172,15 @@ def per_chunk_ms(sess: ort.InferenceSession, x: np.ndarray, runs: int) -> float:
 def bench(name: str, models_dir: Path, rounds: int, runs: int) -> dict:
     card = json.loads((models_dir / name / "card.json").read_text())
     disabled = card.get("ort_disabled_optimizers") or None
-    conv, stft = frontends(models_dir / name / "model.onnx")
     sides = {
-        "conv": session(conv, None),
-        "stft": session(stft, None),
-        "model": session(models_dir / name / "model.onnx", disabled),
+        form: session(m, None) for form, m in frontends(models_dir / name / "model.onnx").items()
     }
+    sides["model"] = session(models_dir / name / "model.onnx", disabled)
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal((1, card["chunk_samples"]))).astype(np.float32)
-    ref, alt = (sides[k].run(None, {"waveform": x})[0] for k in ("conv", "stft"))
-    rel = float(np.max(np.abs(ref - alt)) / np.max(np.abs(ref)))
+    mels = {form: sides[form].run(None, {"waveform": x})[0] for form in FORMS}
+    scale = float(np.max(np.abs(mels["conv"])))
+    rel = {f: float(np.max(np.abs(mels[f] - mels["conv"]))) / scale for f in ("factored", "stft")}
     for s in sides.values():
         per_chunk_ms(s, x, 3)  # warm-up
     times = alternating(
@@ -136,21 +189,27 @@ def bench(name: str, models_dir: Path, rounds: int, runs: int) -> dict:
         rounds,
     )
     conv_over_stft, low, high = ratios(times["conv"], times["stft"])
+    conv_over_factored, flow, fhigh = ratios(times["conv"], times["factored"])
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {
         "conv_ms": med["conv"],
+        "factored_ms": med["factored"],
         "stft_ms": med["stft"],
         "conv_over_stft": conv_over_stft,
         "conv_over_stft_range": [low, high],
+        "conv_over_factored": conv_over_factored,
+        "conv_over_factored_range": [flow, fhigh],
         "model_ms": med["model"],
-        "frontend_share": med["conv"] / med["model"],
-        "max_rel_diff": rel,
+        "frontend_share": med["factored"] / med["model"],
+        "max_rel_diff": rel["stft"],
+        "factored_max_rel_diff": rel["factored"],
     }
     print(
-        f"{name:13s} conv {med['conv']:.3f} ms, stft {med['stft']:.3f} ms per chunk: "
-        f"conv/stft {out['conv_over_stft']:.2f}x ({low:.2f}-{high:.2f}); "
+        f"{name:13s} conv {med['conv']:.3f}, factored {med['factored']:.3f}, stft "
+        f"{med['stft']:.3f} ms per chunk: conv/factored {conv_over_factored:.2f}x "
+        f"({flow:.2f}-{fhigh:.2f}), conv/stft {conv_over_stft:.2f}x ({low:.2f}-{high:.2f}); "
         f"model {med['model']:.1f} ms, front-end share {out['frontend_share']:.1%}; "
-        f"max rel diff {rel:.1e}",
+        f"max rel diff factored {rel['factored']:.1e}, stft {rel['stft']:.1e}",
         flush=True,
     )
     return out

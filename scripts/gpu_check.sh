@@ -5,8 +5,9 @@
 #   2. every model on CUDA through app.registry: node placement, load and warm-up times
 #   3. GPU-vs-CPU parity on the MTAT clip: max |dp| <= 1e-4 without TF32 (gate), with TF32 (reported);
 #      cuDNN's 1-D convolution layout, cudnn_conv1d_pad_to_nc1d off vs on (reported); the musicnn
-#      ports' timbral filters as direct convolutions (commit 88912f7's graphs, from git or from
-#      gpu_forms/<model>_direct.onnx) against their DFT form (reported)
+#      ports' CPU-shaped graphs against their direct form: commit 88912f7's graphs (timbral filters
+#      as direct convolutions, the mel DFT as one convolution; from git or from
+#      gpu_forms/<model>_direct.onnx) against the shipped ones (both through DFTs; reported)
 #   4. the service with TAGGER_PROVIDERS=cuda: /readyz with fallback false, then the serving
 #      benchmark at 1/16/64 requests in flight
 #   5. CUDA_VISIBLE_DEVICES="": auto falls back with a reason, cuda refuses to start
@@ -77,7 +78,7 @@ run 120 "$WORK/conv1d" "$PY" -m benchmarks.gpu --model won_musicnn --model pons_
     fail "cudnn_conv1d_pad_to_nc1d comparison did not run"
 echo "cudnn_conv1d_pad_to_nc1d off vs on (reported only; off_over_on > 1: on is faster):" >>"$REPORT"
 block "$WORK/conv1d"
-echo "Timbral filters, direct (a) against the DFT form (b), batch 16 (reported only; a_over_b > 1: DFT faster):" >>"$REPORT"
+echo "Direct graphs of 88912f7 (a) against the shipped DFT forms (b), batch 16 (reported only; a_over_b > 1: shipped faster):" >>"$REPORT"
 for m in won_musicnn pons_musicnn; do
     direct="$WORK/${m}_direct.onnx"
     if ! git show "88912f7:models/$m/model.onnx" >"$direct" 2>/dev/null &&
@@ -86,7 +87,7 @@ for m in won_musicnn pons_musicnn; do
         continue
     fi
     run 90 "$WORK/forms_$m" "$PY" -m benchmarks.gpu ab "$direct" "models/$m/model.onnx" \
-        --providers cuda --batch 16 || fail "$m: direct vs DFT form did not run"
+        --providers cuda --batch 16 || fail "$m: direct vs shipped form did not run"
     block "$WORK/forms_$m"
 done
 

@@ -10,22 +10,30 @@ from benchmarks.frontend_stft import bench, frontends, session
 
 
 @pytest.mark.parametrize("name", ["won_musicnn", "pons_vgg"])
-def test_stft_twin_matches_the_shipped_frontend(name: str) -> None:
-    conv, stft = frontends(DEFAULT_MODELS_DIR / name / "model.onnx")
-    assert "STFT" in {n.op_type for n in stft.graph.node}
-    assert "Conv" not in {n.op_type for n in stft.graph.node}
+def test_the_three_frontend_forms_compute_the_shipped_mel_power(name: str) -> None:
+    forms = frontends(DEFAULT_MODELS_DIR / name / "model.onnx")
+    ops = {form: [n.op_type for n in m.graph.node] for form, m in forms.items()}
+    assert "STFT" in ops["stft"] and "Conv" not in ops["stft"]
+    (conv,) = [n for n in forms["conv"].graph.node if n.op_type == "Conv"]
+    assert conv.input[1] == "basis"  # 514 kernels of 512 taps, rebuilt from the graph
+    (grouped,) = [n for n in forms["factored"].graph.node if n.op_type == "Conv"]
+    assert {a.name: a.i for a in grouped.attribute}["group"] == 16  # the shipped, split DFT
     length = json.loads((DEFAULT_MODELS_DIR / name / "card.json").read_text())["chunk_samples"]
     x = (0.1 * np.random.default_rng(1).standard_normal((2, length))).astype(np.float32)
-    ref = session(conv, None).run(None, {"waveform": x})[0]
-    alt = session(stft, None).run(None, {"waveform": x})[0]
-    assert ref.shape == alt.shape and ref.shape[:2] == (2, 96)
-    assert np.max(np.abs(ref - alt)) <= 1e-5 * np.max(np.abs(ref))
+    ref = session(forms["conv"], None).run(None, {"waveform": x})[0]
+    assert ref.shape[:2] == (2, 96)
+    for form in ("factored", "stft"):
+        alt = session(forms[form], None).run(None, {"waveform": x})[0]
+        assert ref.shape == alt.shape
+        assert np.max(np.abs(ref - alt)) <= 5e-6 * np.max(np.abs(ref)), form
 
 
-def test_bench_reports_both_sides() -> None:
+def test_bench_reports_every_side() -> None:
     out = bench("won_musicnn", DEFAULT_MODELS_DIR, rounds=1, runs=2)
-    assert out["conv_ms"] > 0 and out["stft_ms"] > 0 and out["model_ms"] > out["conv_ms"]
-    assert 0 < out["frontend_share"] < 1 and out["max_rel_diff"] < 1e-5
+    assert min(out["conv_ms"], out["factored_ms"], out["stft_ms"]) > 0
+    assert out["model_ms"] > out["factored_ms"]
+    assert 0 < out["frontend_share"] < 1
+    assert out["max_rel_diff"] < 5e-6 and out["factored_max_rel_diff"] < 5e-6
 
 
 def test_timbral_conv_forms_compute_the_same() -> None:

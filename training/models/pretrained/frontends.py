@@ -2,8 +2,9 @@
 
 Both originals compute a power mel spectrogram from a Hann-windowed 512-point STFT with hop 256;
 they differ in padding, filterbank and compression. The STFT here is the project's conv-DFT
-(:func:`training.models.frontend.dft_kernels`): the exported graph holds Conv, Mul, Add, MatMul
-and elementwise ops, never the CPU-only ``STFT``/``DFT`` operators.
+(:func:`training.models.frontend.dft_kernels`); the ports are exported with it split in two
+(:meth:`MelPower.factored`, :mod:`training.models.pretrained.factored`). Either way the graph
+holds Conv, MatMul and elementwise ops, never the CPU-only ``STFT``/``DFT`` operators.
 """
 
 from __future__ import annotations
