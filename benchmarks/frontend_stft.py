@@ -134,6 +134,7 @@ def frontends(path: Path) -> dict[str, onnx.ModelProto]:
         nodes, consts = build(x, out, window, mel, hop)
         keep = [n for n in shipped.graph.node if not n.name.startswith(MEL)]
         used = {i for n in keep + nodes for i in n.input}
+        keep = [n for n in keep if n.op_type != "Constant" or n.output[0] in used]
         inits = [i for i in shipped.graph.initializer if i.name in used]
         inits += [numpy_helper.from_array(v, k) for k, v in consts.items()]
         graph = helper.make_graph(
