@@ -8,7 +8,8 @@ package's core and ``serve`` requirements, pinned by ``constraints.txt``, instal
 that Python, less:
 
 - numpy and the ``nvidia-*`` CUDA libraries (in the image; onnxruntime's ``preload_dlls`` finds
-  them there; they are 2.1 GB);
+  them there; they are 2.1 GB), and uvloop and PyYAML (in the image; uvicorn's optional event
+  loop and log-config reader, 3.8 MiB of the kit: without them it uses asyncio);
 - onnxruntime's C-API library ``libonnxruntime.so`` (nothing in the Python package loads it) and
   its TensorRT provider;
 - the CUDA provider's code for GPUs other than the target's compute capability
@@ -38,7 +39,7 @@ PLATFORMS = (
     "manylinux2014_x86_64",
     "manylinux1_x86_64",
 )
-IN_IMAGE = re.compile(r"^(numpy|nvidia([-_].*)?)$", re.IGNORECASE)
+IN_IMAGE = re.compile(r"^(numpy|nvidia([-_].*)?|uvloop|pyyaml|_?yaml)$", re.IGNORECASE)
 ORT_UNUSED = ("libonnxruntime.so*", "libonnxruntime_providers_tensorrt.so")
 CUDA_PROVIDER = Path("onnxruntime") / "capi" / "libonnxruntime_providers_cuda.so"
 DIRECT_FORMS_COMMIT = "88912f7"  # the musicnn ports before their timbral filters became a DFT
