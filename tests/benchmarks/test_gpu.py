@@ -92,8 +92,9 @@ def test_ab_says_why_a_file_does_not_load(
     assert "benchmarks.gpu ab" in err and "cannot load" in err
 
 
-def test_gpu_check_script_parses() -> None:
-    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu_check.sh"
+@pytest.mark.parametrize("name", ["gpu_check.sh", "device_gpu_check.sh"])
+def test_gpu_check_scripts_parse(name: str) -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / name
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     shellcheck = shutil.which("shellcheck")

@@ -124,12 +124,3 @@ def test_the_device_script_waits_for_its_parts_then_stops_at_the_doctor(
     report = json.loads(result.stdout.splitlines()[-1])
     assert "no GPU found (nvidia-smi --query-gpu=compute_cap)" in report["problems"]
     assert not (REPO / "gpu_forms").exists() or any((REPO / "gpu_forms").iterdir())
-
-
-def test_the_device_script_parses() -> None:
-    result = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is not None:
-        lint = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True)
-        assert lint.returncode == 0, lint.stdout

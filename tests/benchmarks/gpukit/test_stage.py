@@ -22,19 +22,24 @@ def test_requirements_are_the_core_and_serve_ones_without_the_cuda_wheels() -> N
     assert not any(r.startswith(("torch", "ray", "lancedb", "pytest")) for r in reqs)
 
 
+FROM_IMAGE = (  # what the device image has (with nvidia/), and bin/
+    "numpy",
+    "numpy.libs",
+    "numpy-2.4.6.dist-info",
+    "uvloop",
+    "uvloop-0.23.0.dist-info",
+    "yaml",
+    "_yaml",
+    "pyyaml-6.0.4.dist-info",
+    "bin",
+)
+
+
 def make_site(root: Path) -> Path:
     site = root / "site"
     for folder in (
-        "numpy",
-        "numpy.libs",
-        "numpy-2.4.6.dist-info",
+        *FROM_IMAGE,
         "nvidia/cudnn",
-        "uvloop",
-        "uvloop-0.23.0.dist-info",
-        "yaml",
-        "_yaml",
-        "pyyaml-6.0.4.dist-info",
-        "bin",
         "fastapi",
         "fastapi-0.165.0.dist-info",
         "pkg/__pycache__",
@@ -59,16 +64,8 @@ def test_prune_removes_what_the_image_has_or_nothing_loads(tmp_path: Path) -> No
     site = make_site(tmp_path)
     removed = stage.prune(site)
     assert set(removed) == {
-        "numpy",
-        "numpy.libs",
-        "numpy-2.4.6.dist-info",
+        *FROM_IMAGE,
         "nvidia",
-        "uvloop",
-        "uvloop-0.23.0.dist-info",
-        "yaml",
-        "_yaml",
-        "pyyaml-6.0.4.dist-info",
-        "bin",
         "onnxruntime/capi/libonnxruntime.so.1.31.1",
         "onnxruntime/capi/libonnxruntime_providers_tensorrt.so",
     }
