@@ -1,11 +1,11 @@
 """``python -m benchmarks.gpukit``: carry scripts/gpu_check.sh to a bare GPU machine.
 
-``build [--kit .gpukit] [--python 3.12] [--arch 90]``
+``build [--kit .gpukit] [--python 3.12] [--arch 90] [--call-mib 64]``
   stages the service's packages for the device image (:mod:`benchmarks.gpukit.stage`), keeps
   only ``--arch``'s code in the CUDA provider, adds the direct musicnn graphs the check
   compares, compresses it all and cuts it into parts that each fit one device call beside the
   working tree (:mod:`benchmarks.gpukit.budget`); prints the calls to make.
-``plan [--kit .gpukit]``
+``plan [--kit .gpukit] [--call-mib 64]``
   the device calls again, one per part.
 ``unpack --to DIR [--kit .gpukit]`` (standard library only; runs on the device)
   extracts the kit once all its parts are there (exit 3, naming the parts still to send, when
@@ -61,7 +61,8 @@ def build(args: argparse.Namespace) -> int:
             "tree_bytes": budget.tree_bytes(ROOT),
             "commit": _git_head(),
         }
-        manifest = parts.split(archive, args.kit, budget.part_bytes(ROOT), info)
+        room = budget.part_bytes(ROOT, limit=args.call_mib * budget.MIB)
+        manifest = parts.split(archive, args.kit, room, info)
     total = sum(p.bytes for p in manifest.parts)
     print(f"kit: {total / budget.MIB:.1f} MiB in {len(manifest.parts)} parts under {args.kit}")
     print_plan(manifest, args.kit)
@@ -89,7 +90,7 @@ def print_plan(manifest: parts.Manifest, kit: Path) -> None:
 
 def plan(args: argparse.Namespace) -> int:
     manifest = parts.manifest_of(args.kit)
-    room = budget.part_bytes(ROOT, margin=budget.MANIFEST_ROOM)
+    room = budget.part_bytes(ROOT, limit=args.call_mib * budget.MIB, margin=budget.MANIFEST_ROOM)
     if max(p.bytes for p in manifest.parts) > room:
         print(
             f"gpukit: the working tree grew since the kit was built: a part is "
@@ -151,6 +152,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("facts", help="the machine in one JSON line").set_defaults(run=print_facts)
     for s in (b, u, d, sub.choices["plan"]):
         s.add_argument("--kit", type=Path, default=KIT, help="the parts' folder (default .gpukit)")
+    for s in (b, sub.choices["plan"]):
+        s.add_argument(
+            "--call-mib",
+            type=int,
+            default=budget.CALL_LIMIT // budget.MIB,
+            help="what one device call carries, working tree included (default 64, the device "
+            "tool's limit)",
+        )
     return p
 
 

@@ -94,10 +94,14 @@ def test_plan_is_one_call_per_part_the_last_one_long(
 def test_plan_refuses_parts_that_no_longer_fit_beside_the_tree(
     kit: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        cli.budget, "part_bytes", lambda root, margin: 11_999
-    )  # the parts are 12,000
-    assert cli.main(["plan", "--kit", str(kit)]) == 2
+    """The parts are 12,000 bytes: with a 1-MiB call they fit beside a tree of up to
+    1 MiB - 12,000 - the manifest's room, not one byte more."""
+    largest = cli.budget.MANIFEST_ROOM + 12_000
+    monkeypatch.setattr(cli.budget, "tree_bytes", lambda root: (1 << 20) - largest)
+    assert cli.main(["plan", "--kit", str(kit), "--call-mib", "1"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(cli.budget, "tree_bytes", lambda root: (1 << 20) - largest + 1)
+    assert cli.main(["plan", "--kit", str(kit), "--call-mib", "1"]) == 2
     assert "the working tree grew" in capsys.readouterr().err
 
 
