@@ -2,7 +2,8 @@
 
 ``build [--kit .gpukit] [--python 3.12] [--arch 90] [--call-mib 64]``
   stages the service's packages for the device image (:mod:`benchmarks.gpukit.stage`), keeps
-  only ``--arch``'s code in the CUDA provider, adds the direct musicnn graphs the check
+  only ``--arch``'s code in the CUDA provider (``--arch 0``: every architecture, about twice the
+  parts), adds the direct musicnn graphs the check
   compares, compresses it all and cuts it into parts that each fit one device call beside the
   working tree (:mod:`benchmarks.gpukit.budget`); prints the calls to make.
 ``plan [--kit .gpukit] [--call-mib 64]``
@@ -46,7 +47,7 @@ def build(args: argparse.Namespace) -> int:
             stage.requirements(ROOT / "pyproject.toml"), site, ROOT / "constraints.txt", args.python
         )
         removed = stage.prune(site)
-        kept = stage.strip_cuda(site, args.arch)
+        kept = stage.strip_cuda(site, args.arch) if args.arch else None
         written = stage.direct_forms(ROOT, forms)
         print("compressing (xz -9) ...", flush=True)
         archive = work / "kit.tar.xz"
@@ -56,7 +57,7 @@ def build(args: argparse.Namespace) -> int:
             "arch": args.arch,
             "packages": sorted(p.name for p in site.glob("*.dist-info")),
             "removed": removed,
-            "cuda_provider": asdict(kept),
+            "cuda_provider": asdict(kept) if kept else "every architecture kept",
             "gpu_forms": written,
             "tree_bytes": budget.tree_bytes(ROOT),
             "commit": _git_head(),
@@ -77,13 +78,19 @@ def _git_head() -> str:
 
 
 def print_plan(manifest: parts.Manifest, kit: Path) -> None:
-    """One device call per part, back to back (the machine keeps a part only while it is warm)."""
-    rel = kit.relative_to(ROOT) if kit.is_relative_to(ROOT) else kit
+    """One device call per part, back to back (the machine keeps a part only while it is warm).
+    ``carry`` takes folders inside the repository that git ignores: a kit elsewhere is named
+    as it is, with a warning."""
+    inside = kit.resolve().is_relative_to(ROOT)
+    rel = kit.resolve().relative_to(ROOT) if inside else kit
+    if not inside:
+        print(f"gpukit: {kit} is outside the repository; carry cannot take it", file=sys.stderr)
+    env = "" if kit.resolve() == KIT else f"GPUKIT_PARTS={rel} "
     last = len(manifest.parts)
     for part in manifest.parts:
         timeout = 600 if part.index == last else 120
         print(
-            f'run(command="bash {DEVICE_SCRIPT}", carry=["{rel}/{part.index}"], '
+            f'run(command="{env}bash {DEVICE_SCRIPT}", carry=["{rel}/{part.index}"], '
             f"timeout_s={timeout})"
         )
 
@@ -121,7 +128,7 @@ def unpack(args: argparse.Namespace) -> int:
 def doctor(args: argparse.Namespace) -> int:
     manifest = parts.manifest_of(args.kit)
     report = {"kit_commit": manifest.info.get("commit"), **device.facts()}
-    report.update(device.check(args.site, manifest.info.get("arch")))
+    report.update(device.check(args.site, manifest.info.get("arch") or None))
     print(json.dumps(report))
     return 1 if report["problems"] else 0
 
@@ -139,7 +146,10 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="stage, compress and cut the kit")
     b.add_argument("--python", default="3.12", help="the device's Python (default 3.12)")
     b.add_argument(
-        "--arch", type=int, default=90, help="compute capability to keep (90: H100/H200)"
+        "--arch",
+        type=int,
+        default=90,
+        help="compute capability to keep (90: H100/H200; 0: every one)",
     )
     b.set_defaults(run=build)
     sub.add_parser("plan", help="the device calls, one per part").set_defaults(run=plan)

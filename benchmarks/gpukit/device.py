@@ -31,8 +31,8 @@ def link_nvidia(site: Path) -> Path | None:
 
 def check(site: Path, kit_arch: int | None) -> dict:
     """``{"onnxruntime": ..., "compute_capability": ..., "problems": [...]}``: onnxruntime is
-    the kit's (under ``site``) and lists the CUDA provider, and the GPU is the one the kit keeps
-    code for."""
+    the kit's (under ``site``) and lists the CUDA provider, and there is a GPU, the one the kit
+    keeps code for (``kit_arch``; None: a kit with every architecture)."""
     report: dict = {}
     problems: list[str] = []
     try:
@@ -49,7 +49,7 @@ def check(site: Path, kit_arch: int | None) -> dict:
     report["compute_capability"] = arch
     if arch is None:
         problems.append("no GPU found (nvidia-smi --query-gpu=compute_cap)")
-    elif arch != kit_arch:
+    elif kit_arch is not None and arch != kit_arch:
         problems.append(
             f"the GPU's compute capability is {arch / 10:.1f}; the kit keeps sm_{kit_arch}'s"
             f" code only: rebuild it with --arch {arch}"

@@ -79,15 +79,36 @@ def test_doctor_wants_the_kits_onnxruntime_on_the_kits_gpu(
     assert (status, report["problems"], report["compute_capability"]) == (0, [], 90)
 
 
+def test_a_kit_with_every_architecture_takes_any_gpu(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "src" / "site"
+    site.mkdir(parents=True)
+    (site / "x.py").write_text("")
+    parts.compress({"site": site}, tmp_path / "kit.tar.xz")
+    kit = tmp_path / "kit"
+    parts.split(tmp_path / "kit.tar.xz", kit, 1 << 20, {"arch": 0})  # build --arch 0
+    ort_site = Path(ort.__file__).parents[1]
+    monkeypatch.setattr(device, "compute_capability", lambda: 80)
+    status, report = doctor(kit, ort_site, capsys)
+    assert (status, report["problems"]) == (0, [])
+    monkeypatch.setattr(device, "compute_capability", lambda: None)
+    status, report = doctor(kit, ort_site, capsys)
+    assert report["problems"] == ["no GPU found (nvidia-smi --query-gpu=compute_cap)"]
+
+
 def test_plan_is_one_call_per_part_the_last_one_long(
     kit: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["plan", "--kit", str(kit)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
     assert len(lines) == len(parts.manifest_of(kit).parts) >= 3
     assert lines[0] == (
-        f'run(command="bash scripts/device_gpu_check.sh", carry=["{kit}/1"], timeout_s=120)'
+        f'run(command="GPUKIT_PARTS={kit} bash scripts/device_gpu_check.sh", '
+        f'carry=["{kit}/1"], timeout_s=120)'
     )
+    assert "outside the repository" in printed.err  # a tmp folder: carry cannot take it
     assert lines[-1].endswith(f'carry=["{kit}/{len(lines)}"], timeout_s=600)')
 
 
