@@ -72,11 +72,12 @@ def mel_module(model: onnx.ModelProto) -> tuple[str, str, np.ndarray, np.ndarray
     hop = int(attrs["strides"][0]) * phases
     if phases == 1:  # kernels (2F, 1, N): bin 0's real kernel is the window
         return x, matmul.output[0], kernels[0, 0], bank, hop
+    from training.models.pretrained.factored import column_bins  # torch: only here
+
     q = kernels.shape[-1]  # kernels (P * Q * 2, 1, Q): phase n2, k1 = 0, real at row n2 * 2Q
     window = kernels[:: 2 * q, 0, :].T.reshape(-1)  # w[P n1 + n2]
     n_fft = window.shape[0]
-    k2s = bank.shape[1] // q  # bank (M, Q * K2): bin k1 + Q k2 at column k1 * K2 + k2
-    k = (np.arange(q)[:, None] + q * np.arange(k2s)[None, :]).reshape(-1)
+    k = column_bins(n_fft, phases).numpy()  # bank (M, Q * K2): the bin of each column
     cols = k <= n_fft // 2
     mel = np.zeros((bank.shape[0], n_fft // 2 + 1), np.float32)
     mel[:, k[cols]] = bank[:, cols]
@@ -84,9 +85,12 @@ def mel_module(model: onnx.ModelProto) -> tuple[str, str, np.ndarray, np.ndarray
 
 
 def _conv_form(x: str, out: str, window: np.ndarray, mel: np.ndarray, hop: int):
-    n_fft, bins = window.shape[0], mel.shape[1]
-    t = np.arange(n_fft)[None, :] * np.arange(bins)[:, None] * 2 * np.pi / n_fft  # (F, N)
-    basis = np.concatenate([np.cos(t) * window, -np.sin(t) * window])[:, None, :]
+    import torch  # the project's DFT basis (training.models.frontend), as MelPower builds it
+
+    from training.models.frontend import dft_kernels
+
+    bins = mel.shape[1]
+    basis = dft_kernels(window.shape[0], torch.from_numpy(window.astype(np.float64))).numpy()
     nodes = [
         helper.make_node("Unsqueeze", [x, "one"], ["x1"]),  # (B, 1, S)
         helper.make_node("Conv", ["x1", "basis"], ["spec"], strides=[hop]),  # (B, 2F, T)
@@ -98,7 +102,7 @@ def _conv_form(x: str, out: str, window: np.ndarray, mel: np.ndarray, hop: int):
     ]
     consts = {
         "one": np.array([1], np.int64),
-        "basis": basis.astype(np.float32),
+        "basis": basis,
         "halves": np.array([bins, bins], np.int64),
         "mel": mel,
     }

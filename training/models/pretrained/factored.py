@@ -30,6 +30,15 @@ from torch import nn
 PHASES = 16
 
 
+def column_bins(n_fft: int, phases: int = PHASES) -> torch.Tensor:
+    """The DFT bin ``k1 + Q k2`` at each column ``k1 * K2 + k2`` of the factored power and mel
+    bank (``Q = n_fft / phases``, ``K2 = n_fft / 2 / Q + 1``); bins past ``n_fft / 2`` are
+    columns the mel bank leaves at zero."""
+    q = n_fft // phases
+    k2s = (n_fft // 2) // q + 1
+    return (torch.arange(q)[:, None] + q * torch.arange(k2s)[None, :]).reshape(-1)
+
+
 class FactoredMelPower(nn.Module):
     """Waveform ``(B, S)`` -> power mel spectrogram ``(B, M, T)``, the values of
     ``MelPower(mel_fb, window, hop)`` (see the module docstring); ``T = 1 + (S - N) // hop``."""
@@ -84,11 +93,11 @@ class FactoredMelPower(nn.Module):
 
     def _mel(self, mel_fb: torch.Tensor, q: int, bins: int) -> torch.Tensor:
         """``(M, Q * K2)``: the mel bank's column of bin ``k1 + Q k2`` at ``k1 * K2 + k2``."""
-        k = torch.arange(q)[:, None] + q * torch.arange(self.k2s)[None, :]  # (k1, k2)
-        fb = torch.zeros(q, self.k2s, mel_fb.shape[1], dtype=torch.float64)
+        k = column_bins(self.n_fft, self.phases)
+        fb = torch.zeros(q * self.k2s, mel_fb.shape[1], dtype=torch.float64)
         valid = k < bins
         fb[valid] = mel_fb[k[valid]]
-        return fb.reshape(q * self.k2s, -1).T.contiguous().to(torch.float32)
+        return fb.T.contiguous().to(torch.float32)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         p, q, k2s = self.phases, self.k1s, self.k2s

@@ -134,6 +134,8 @@ def break_mel_scale(model) -> None:
     import torchaudio.functional as AF
     from onnx import numpy_helper
 
+    from training.models.pretrained.factored import column_bins
+
     def fb(scale: str) -> np.ndarray:
         norm = "slaney" if scale == "slaney" else None
         f_max = 8000.0
@@ -143,10 +145,7 @@ def break_mel_scale(model) -> None:
         if list(t.dims) in ([96, 257], [96, 32 * 9]):
             # columns: bins 0..256, or the factored front-end's order (bin k1 + 32 k2 at
             # column 9 k1 + k2, training.models.pretrained.factored)
-            if t.dims[1] == 257:
-                bins = np.arange(257)
-            else:
-                bins = (np.arange(32)[:, None] + 32 * np.arange(9)[None, :]).reshape(-1)
+            bins = np.arange(257) if t.dims[1] == 257 else column_bins(512).numpy()
             used = bins <= 256
             current = numpy_helper.to_array(t)[:, used]
             htk = np.abs(current - fb("htk")[:, bins[used]]).max() < 1e-3
