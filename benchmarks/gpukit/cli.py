@@ -174,5 +174,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 2 with one line naming what is wrong (no kit, a part, pip, git), not a traceback."""
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (parts.KitError, RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"gpukit {args.command}: {exc}", file=sys.stderr)
+        return 2

@@ -149,3 +149,12 @@ def test_the_device_script_waits_for_its_parts_then_stops_at_the_doctor(
     report = json.loads(result.stdout.splitlines()[-1])
     assert "no GPU found (nvidia-smi --query-gpu=compute_cap)" in report["problems"]
     assert not (REPO / "gpu_forms").exists() or any((REPO / "gpu_forms").iterdir())
+
+
+@pytest.mark.parametrize("command", [["plan"], ["doctor", "--site", "."]])
+def test_no_kit_is_a_clear_error(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([*command, "--kit", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert f"gpukit {command[0]}: no kit at {tmp_path / 'none'}" in err
