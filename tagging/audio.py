@@ -39,6 +39,7 @@ __all__ = [
     "encode_mp3",
     "hop_starts",
     "load",
+    "padded_length",
     "probe",
     "resample",
     "take_chunks",
@@ -71,13 +72,27 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray
 
 class _Output:
     """The decoded signal at the target rate, written in place into one growing buffer (no
-    list of blocks and final concatenate: peak memory stays near the output's own size)."""
+    list of blocks and final concatenate: peak memory stays near the output's own size).
+
+    A signal decoded in one block (libsndfile reads a 30-s clip at once) is that block: the
+    buffer is only made, and the first block copied into it, when a second block comes."""
 
     def __init__(self, capacity: int) -> None:
-        self.buf = np.zeros(max(capacity, 1024), dtype=np.float32)  # calloc: untouched pages free
+        self.capacity = max(capacity, 1024)
+        self.first: np.ndarray | None = None  # the only block so far, not copied
+        self.buf: np.ndarray | None = None
         self.n = 0
 
     def write(self, x: np.ndarray) -> None:
+        if len(x) == 0:
+            return
+        if self.buf is None and self.first is None:
+            self.first, self.n = x, len(x)
+            return
+        if self.buf is None:  # a second block: from now on one growing buffer
+            first, self.first = self.first, None
+            self.buf = np.zeros(max(self.capacity, self.n), dtype=np.float32)  # calloc
+            self.buf[: self.n] = first
         end = self.n + len(x)
         if end > len(self.buf):
             self.buf.resize(max(end, int(len(self.buf) * 1.5)), refcheck=False)
@@ -85,6 +100,10 @@ class _Output:
         self.n = end
 
     def result(self) -> np.ndarray:
+        """``(n,)`` float32, C-contiguous."""
+        if self.buf is None:
+            first = self.first if self.first is not None else np.zeros(0, np.float32)
+            return np.ascontiguousarray(first, dtype=np.float32)
         self.buf.resize(self.n, refcheck=False)  # realloc: shrinks in place
         return self.buf
 
@@ -188,17 +207,34 @@ def hop_starts(n_samples: int, chunk_samples: int, hop_samples: int) -> np.ndarr
     return starts
 
 
-def take_chunks(x: np.ndarray, starts: np.ndarray, chunk_samples: int) -> np.ndarray:
-    """Stack ``x[s:s+L]`` for each start into ``(len(starts), L)``, zero-padding at the end."""
-    if len(x) < chunk_samples:
-        x = np.pad(x, (0, chunk_samples - len(x)))
+def padded_length(n_samples: int, chunk_samples: int, lead: int = 0, tail: int = 0) -> int:
+    """Length of a signal of ``n_samples`` after ``lead`` / ``tail`` zeros, and zeros at the end
+    up to one chunk when it is shorter (what :func:`take_chunks` cuts from)."""
+    return max(lead + n_samples + tail, chunk_samples)
+
+
+def take_chunks(
+    x: np.ndarray, starts: np.ndarray, chunk_samples: int, lead: int = 0, tail: int = 0
+) -> np.ndarray:
+    """Stack ``p[s:s+L]`` for each start into ``(len(starts), L)`` float32, where ``p`` is ``x``
+    after ``lead`` zeros and before ``tail`` zeros, zero-padded at the end to at least ``L``
+    (:func:`padded_length`). The padded signal is never built: each row copies only its
+    samples of ``x`` and zeroes the rest."""
+    n = padded_length(len(x), chunk_samples, lead, tail)
     # One slice copy per chunk into the output: a fancy index would first build an int64
     # (n_chunks, L) index array, 8 bytes of index per 4 of output.
     out = np.empty((len(starts), chunk_samples), dtype=np.float32)
     for row, start in zip(out, starts, strict=True):
-        if not 0 <= start <= len(x) - chunk_samples:
-            raise IndexError(f"chunk start {start} outside 0..{len(x) - chunk_samples}")
-        row[:] = x[start : start + chunk_samples]
+        if not 0 <= start <= n - chunk_samples:
+            raise IndexError(f"chunk start {start} outside 0..{n - chunk_samples}")
+        a = int(start) - lead  # the row's first sample in x (negative: leading zeros)
+        lo, hi = max(a, 0), min(a + chunk_samples, len(x))
+        if lo == a and hi == a + chunk_samples:
+            row[:] = x[lo:hi]  # the common case: the row lies inside x
+            continue
+        row[:] = 0
+        if hi > lo:
+            row[lo - a : hi - a] = x[lo:hi]
     return out
 
 

@@ -9,6 +9,8 @@ zero-padding), so a request waiting in the service's batch queue holds about its
 
 Several pieces share one chunk length: the clip's chunks (cut from the clip as the rule padded or
 tiled it) followed by the segment chunks (cut from the raw clip), joined with :meth:`Chunks.join`.
+A piece's zero padding (musicnn's ``lead``/``tail`` zeros, short clips brought to one chunk) is
+kept as two numbers, never as a padded copy of the clip: only the rows touching it hold zeros.
 Torch-free (the service imports it).
 """
 
@@ -18,16 +20,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tagging.audio import take_chunks
+from tagging.audio import padded_length, take_chunks
 
 
 @dataclass(frozen=True, eq=False)
 class Piece:
-    """Chunks of one signal: ``wave[s : s + L]`` for each ``s`` in ``starts`` (zero-padded at the
-    end when the wave is shorter than ``L``, as :func:`tagging.audio.take_chunks`)."""
+    """Chunks of one signal: ``p[s : s + L]`` for each ``s`` in ``starts``, where ``p`` is
+    ``wave`` after ``lead`` and before ``tail`` zeros, zero-padded at the end to at least ``L``
+    (:func:`tagging.audio.take_chunks`)."""
 
     wave: np.ndarray  # (n,) float32
-    starts: np.ndarray  # (k,) int64
+    starts: np.ndarray  # (k,) int64, offsets in the padded signal
+    lead: int = 0  # zeros before the wave
+    tail: int = 0  # zeros after it
+
+    def padded_length(self, length: int) -> int:
+        return padded_length(len(self.wave), length, self.lead, self.tail)
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,17 +58,22 @@ class Chunks:
                 raise ValueError(f"a piece's wave must be (n,) float32, got {wave.shape}")
             if starts.ndim != 1 or starts.dtype != np.int64:
                 raise ValueError(f"a piece's starts must be (k,) int64, got {starts.shape}")
-            last = max(len(wave), self.length) - self.length  # short waves are padded to L
+            if min(piece.lead, piece.tail) < 0:
+                raise ValueError(f"a piece's padding must be >= 0, got {piece.lead}, {piece.tail}")
+            last = piece.padded_length(self.length) - self.length
             if len(starts) and not (starts.min() >= 0 and starts.max() <= last):
                 raise IndexError(f"chunk starts {starts.min()}..{starts.max()} outside 0..{last}")
 
     # -- constructors --------------------------------------------------------------------------
     @classmethod
-    def cut(cls, wave: np.ndarray, starts: np.ndarray, length: int) -> Chunks:
-        """One piece: the chunks of ``length`` samples of ``wave`` at ``starts`` (no copy of a
-        float32 wave)."""
+    def cut(
+        cls, wave: np.ndarray, starts: np.ndarray, length: int, lead: int = 0, tail: int = 0
+    ) -> Chunks:
+        """One piece: the chunks of ``length`` samples at ``starts`` of ``wave`` after ``lead``
+        and before ``tail`` zeros (no copy of a float32 wave, nor a padded one)."""
         wave = np.asarray(wave, dtype=np.float32)
-        return cls((Piece(wave, np.asarray(starts, dtype=np.int64)),), int(length))
+        starts = np.asarray(starts, dtype=np.int64)
+        return cls((Piece(wave, starts, int(lead), int(tail)),), int(length))
 
     @classmethod
     def of_array(cls, chunks: np.ndarray) -> Chunks:
@@ -113,7 +126,9 @@ class Chunks:
             k = len(piece.starts)
             a, b = max(i - offset, 0), min(j - offset, k)
             if a < b:
-                out.append(take_chunks(piece.wave, piece.starts[a:b], self.length))
+                out.append(
+                    take_chunks(piece.wave, piece.starts[a:b], self.length, piece.lead, piece.tail)
+                )
             offset += k
         if len(out) == 1:
             return out[0]

@@ -146,20 +146,18 @@ class ClipRule:
     def cut(self, x: np.ndarray, max_chunks: int | None = None) -> Chunks:
         """The chunks of a mono clip ``x`` (any length >= 1), lazily: the clip (tiled or
         zero-padded to :attr:`min_samples`, then ``lead``/``tail`` padded) and the start offsets
-        of :meth:`starts`, or of :meth:`cover` with ``max_chunks``; no chunk is copied yet
+        of :meth:`starts`, or of :meth:`cover` with ``max_chunks``; no chunk is copied yet, and
+        the zeros are never written out as a padded copy of the clip
         (:class:`tagging.chunks.Chunks`)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 1 or len(x) == 0:
             raise ValueError(f"expected a non-empty mono signal, got shape {x.shape}")
-        if len(x) < self.min_samples:
-            if self.short_clips == "tile":
-                x = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples]
-            else:
-                x = np.pad(x, (0, self.min_samples - len(x)))
-        starts = self.cover(len(x), max_chunks)
-        if self.lead_pad or self.tail_pad:  # only then a padded copy of the whole clip
-            x = np.pad(x, (self.lead_pad, self.tail_pad))
-        return Chunks.cut(x, starts, self.chunk_samples)
+        short = max(self.min_samples - len(x), 0)  # samples a short clip lacks
+        if short and self.short_clips == "tile":
+            x, short = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples], 0
+        starts = self.cover(len(x) + short, max_chunks)
+        # the padding stays two numbers: each run's rows are cut from x with their zeros
+        return Chunks.cut(x, starts, self.chunk_samples, self.lead_pad, short + self.tail_pad)
 
     def chunks(self, x: np.ndarray, max_chunks: int | None = None) -> np.ndarray:
         """``(n_chunks, chunk_samples)`` float32 inputs for a mono clip ``x`` (any length >= 1):

@@ -165,3 +165,41 @@ def test_channel_mix_is_bit_identical_to_the_numpy_mean(channels: int) -> None:
     stereo = sf.read(JAMENDO_44K_STEREO, dtype="float32", always_2d=True)[0]  # (n, 2) real
     block = np.concatenate([stereo, stereo[:, :1]], axis=1)[:, :channels]
     assert np.array_equal(_mono(block), block.mean(axis=1, dtype=np.float32))
+
+
+def test_a_mono_block_is_not_copied() -> None:
+    from tagging.decoders import _mono
+
+    block = np.random.default_rng(0).standard_normal((1000, 1)).astype(np.float32)
+    mono = _mono(block)
+    assert mono.shape == (1000,) and np.shares_memory(mono, block)
+
+
+def test_one_block_is_the_output_and_more_are_joined() -> None:
+    """A clip decoded in one block (libsndfile's 30-s read) is returned as that block; from the
+    second block on, blocks are copied into one buffer, in order; empty blocks add nothing."""
+    from tagging.audio import _Output
+
+    rng = np.random.default_rng(1)
+    blocks = [rng.standard_normal(n).astype(np.float32) for n in (700, 0, 300, 1500)]
+    one = _Output(10)
+    one.write(blocks[0])
+    assert one.result() is blocks[0]
+    several = _Output(800)  # capacity below the total: the buffer grows
+    for b in blocks:
+        several.write(b)
+    out = several.result()
+    np.testing.assert_array_equal(out, np.concatenate(blocks))
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    assert not any(np.shares_memory(out, b) for b in blocks)
+    nothing = _Output(10)
+    nothing.write(blocks[1])
+    assert nothing.result().shape == (0,) and nothing.result().dtype == np.float32
+
+
+def test_the_mtat_clip_decodes_without_a_copy_of_its_samples() -> None:
+    """libsndfile reads the 29.1-s clip in one block: the mono output is that block's memory."""
+    x, info = load(MTAT_CLIP)
+    assert info.codec == "mpg123" and x.dtype == np.float32 and x.flags.c_contiguous
+    base = x.base  # libsndfile's (frames, 1) read (frames: as its header said), viewed
+    assert base is not None and base.shape[1] == 1 and len(x) <= len(base) < 1.01 * len(x)

@@ -102,6 +102,37 @@ def test_the_clip_is_held_not_copied() -> None:
     assert joined.held_nbytes == x.nbytes + 18 * 8  # the shared clip counted once
 
 
+@pytest.mark.parametrize(
+    ("name", "sizes"), [("musicnn_hop_pads", (L - 10, 333)), ("even_zero_pad", (30, 100))]
+)
+def test_padding_is_never_a_copy_of_the_clip(name: str, sizes: tuple[int, ...]) -> None:
+    """musicnn's lead/tail zeros and a short clip's zeros up to one chunk stay two numbers: the
+    piece's wave is the clip itself, and the rows still equal the reference's."""
+    rule, reference = RULES[name]
+    for n in sizes:  # the shortest clip the rule takes untiled, or one shorter than a chunk
+        x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+        lazy = rule.cut(x)
+        assert lazy.pieces[0].wave is x
+        assert lazy.held_nbytes == x.nbytes + lazy.pieces[0].starts.nbytes
+        assert_every_split(lazy, reference(x))
+
+
+def test_take_chunks_reads_virtual_zeros_on_both_sides() -> None:
+    """Rows wholly in the lead, straddling it, inside, straddling the tail and wholly in the
+    tail: each equals the row of the explicitly padded signal."""
+    x = np.arange(1, 11, dtype=np.float32)  # 10 samples, no zero among them
+    lead, tail, length = 9, 20, 8
+    padded = np.concatenate([np.zeros(lead), x, np.zeros(tail)]).astype(np.float32)
+    starts = np.arange(len(padded) - length + 1)
+    np.testing.assert_array_equal(
+        take_chunks(x, starts, length, lead, tail), stack(padded, starts, length)
+    )
+    with pytest.raises(IndexError):
+        take_chunks(x, np.array([len(padded) - length + 1]), length, lead, tail)
+    with pytest.raises(ValueError, match="padding"):
+        Chunks((Piece(x, np.zeros(1, np.int64), lead=-1),), length)
+
+
 def test_an_array_is_wrapped_without_a_copy() -> None:
     a = np.random.default_rng(5).standard_normal((7, L)).astype(np.float32)
     lazy = Chunks.of_array(a)
