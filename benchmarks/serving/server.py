@@ -48,7 +48,10 @@ def free_port() -> int:
 class Server:
     """``uvicorn app.main:app`` on 127.0.0.1 with one model, as a subprocess."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, timeout_s: float = 120) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, timeout_s: float = 120, repo: Path = REPO
+    ) -> None:
+        """``repo``: the checkout whose ``app`` is served (another one to compare code)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -57,7 +60,7 @@ class Server:
                 [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
                  "--port", str(self.port), "--log-level", "warning"],
                 cwd=log_path.parent,
-                env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+                env={**os.environ, **env, "PYTHONPATH": str(repo)},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip

@@ -1,0 +1,50 @@
+"""python -m benchmarks.serving.trees: two real servers alternating, and flags refused up front."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks.serving.trees import main, parse_args
+from tests.paths import REPO
+
+
+def test_two_checkouts_alternate_and_the_json_names_commits_not_paths(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """This checkout against itself: every round measures both servers, the ratios come from
+    the same rounds, and no path of this machine is written."""
+    out = tmp_path / "trees.json"
+    argv = [str(REPO), str(REPO), "--model", "beta", "--models-dir", str(models_dir)]
+    result = main([*argv, "--concurrency", "1,2", "--requests", "3", "--rounds", "2",
+                   "--json-out", str(out)])  # fmt: skip
+    written = json.loads(out.read_text())
+    assert written["levels"].keys() == {"1", "2"} and written["model"] == "beta"
+    for level in result["levels"].values():
+        for side in ("before", "after"):
+            assert len(level["clips_per_s"][side]) == 2 and min(level["clips_per_s"][side]) > 0
+            assert len(level["server_cpu_ms"][side]) == 2 and min(level["server_cpu_ms"][side]) > 0
+        median, low, high = level["clips_per_s_ratio"]
+        assert low <= median <= high and low > 0
+    assert written["trees"]["before"] == written["trees"]["after"]
+    assert str(REPO) not in out.read_text() and str(models_dir) not in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{tmp}", str(REPO), "--model", "x"], "before: .* is not a checkout"),
+        ([str(REPO), str(REPO), "--model", "x", "--concurrency", "4,y"], "takes integers"),
+        ([str(REPO), str(REPO), "--model", "x", "--rounds", "0"], "must be >= 1"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_server_starts(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse_args([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
