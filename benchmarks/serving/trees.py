@@ -13,16 +13,23 @@ concurrency to each in turn, the order rotating from round to round
 side's clips/s and server CPU per request (medians over rounds), the medians (min-max) of the
 per-round ratios AFTER / BEFORE, and the load average. The JSON names the checkouts by commit
 (and whether they had uncommitted changes), never by path.
+
+With ``--prepare`` no server starts: each round runs ``benchmarks/serving/prepare_cost.py``
+once per checkout, in a fresh process with that checkout on ``PYTHONPATH``, and compares the
+CPU time and page faults of the prepare step of one upload (decode, chunk, the runs' row cuts)
+on one thread, without the noise of inference and HTTP around it.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", default="4,16", help="levels, e.g. 4,16")
     p.add_argument("--requests", type=int, default=64, help="requests per level and side")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--prepare", action="store_true",
+                   help="compare the prepare step of one upload instead of the servers")  # fmt: skip
     p.add_argument("--json-out", type=Path, default=None)
     args = p.parse_args(argv)
     for side in SIDES:
@@ -75,6 +84,41 @@ def describe(tree: Path) -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
 
 
+PREPARE_COST = Path(__file__).with_name("prepare_cost.py")
+
+
+def run_prepare(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
+    """``--prepare``: prepare_cost.py under each checkout in turn, in fresh processes."""
+    figures: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+
+    def measure(side: str) -> float:
+        cmd = [sys.executable, "-P", str(PREPARE_COST), args.model]  # -P: imports from the tree
+        cmd += ["--models-dir", str(args.models_dir.resolve())]
+        env = {**os.environ, "PYTHONPATH": str(getattr(args, side)), "TAGGER_PROVIDERS": "cpu"}
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"{side}: prepare_cost.py failed:\n{out.stderr[-2000:]}")
+        figures[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        return figures[side][-1]["cpu_ms"]
+
+    cpu = alternating(measure, SIDES, args.rounds)
+    faults = {side: [f["minor_faults"] for f in figures[side]] for side in SIDES}
+    result["prepare"] = {
+        "cpu_ms": cpu,
+        "minor_faults": faults,
+        "cpu_ms_ratio": ratios(cpu["after"], cpu["before"]),  # < 1: after spends less
+    }
+    q = result["prepare"]["cpu_ms_ratio"]
+    print(
+        f"{args.model} prepare, one upload: CPU ms before {statistics.median(cpu['before']):.2f} "
+        f"after {statistics.median(cpu['after']):.2f}, after/before {q[0]:.3f} "
+        f"({q[1]:.3f}-{q[2]:.3f}); minor faults before {statistics.median(faults['before']):.0f} "
+        f"after {statistics.median(faults['after']):.0f}; load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    return result
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     env = {
         "TAGGER_MODELS_DIR": str(args.models_dir.resolve()),
@@ -91,6 +135,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "load_avg_before": os.getloadavg(),
         "levels": {},
     }
+    if args.prepare:
+        return run_prepare(args, result)
     ctx = multiprocessing.get_context("spawn")
     with (
         tempfile.TemporaryDirectory(prefix="tagger-trees-") as tmp,

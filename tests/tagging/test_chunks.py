@@ -133,6 +133,29 @@ def test_take_chunks_reads_virtual_zeros_on_both_sides() -> None:
         Chunks((Piece(x, np.zeros(1, np.int64), lead=-1),), length)
 
 
+def test_rows_inside_the_wave_are_read_only_views_and_the_rest_fresh() -> None:
+    """One row inside the wave, or rows end to end inside it, are views (nothing copied per
+    run); rows touching the padding, overlapping rows and the whole array are fresh."""
+    x = np.random.default_rng(6).standard_normal(400).astype(np.float32)
+    lazy = Chunks.join(
+        Chunks.cut(x, np.array([0, 10, 100, 200, 370]), L, lead=10, tail=10),  # rows 0-4
+        Chunks.cut(x, np.array([0, L, 2 * L, 300]), L),  # rows 5-8: 5-7 end to end
+    )
+    for i, j in [(2, 3), (3, 4), (5, 6), (5, 8), (6, 8)]:
+        rows = lazy.rows(i, j)
+        assert np.shares_memory(rows, x) and not rows.flags.writeable, (i, j)
+    for i, j in [(0, 1), (4, 5), (1, 3), (4, 6), (7, 9), (2, 2)]:  # zeros, gaps, two pieces
+        rows = lazy.rows(i, j)
+        assert not np.shares_memory(rows, x) and rows.flags.writeable, (i, j)
+    full = np.asarray(lazy)
+    assert not np.shares_memory(full, x) and full.flags.writeable
+    padded = np.concatenate([np.zeros(10, np.float32), x, np.zeros(10, np.float32)])
+    reference = np.concatenate(
+        [stack(padded, [0, 10, 100, 200, 370]), stack(x, [0, L, 2 * L, 300])]
+    )
+    assert_every_split(lazy, reference)
+
+
 def test_an_array_is_wrapped_without_a_copy() -> None:
     a = np.random.default_rng(5).standard_normal((7, L)).astype(np.float32)
     lazy = Chunks.of_array(a)

@@ -33,6 +33,22 @@ def test_two_checkouts_alternate_and_the_json_names_commits_not_paths(
     assert str(REPO) not in out.read_text() and str(models_dir) not in out.read_text()
 
 
+def test_prepare_mode_times_each_checkouts_code_in_its_own_process(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """``--prepare``: no server; prepare_cost.py under each checkout, CPU and page faults of
+    one upload (the MTAT clip: decoded, chunked, cut) from each round."""
+    out = tmp_path / "prepare.json"
+    argv = [str(REPO), str(REPO), "--model", "beta", "--models-dir", str(models_dir)]
+    main([*argv, "--prepare", "--rounds", "2", "--json-out", str(out)])
+    prepare = json.loads(out.read_text())["prepare"]
+    for side in ("before", "after"):
+        assert len(prepare["cpu_ms"][side]) == 2 and min(prepare["cpu_ms"][side]) > 1
+        assert min(prepare["minor_faults"][side]) >= 0
+    median, low, high = prepare["cpu_ms_ratio"]
+    assert 0 < low <= median <= high
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
