@@ -74,14 +74,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def describe(tree: Path) -> dict[str, Any]:
-    """A checkout as the JSON names it: its commit and whether it has uncommitted changes."""
+    """A checkout as the JSON names it: its commit and whether its tracked files have
+    uncommitted changes (untracked files, such as this run's reports, do not count)."""
 
     def git(*cmd: str) -> str:
         return subprocess.run(
             ["git", "-C", str(tree), *cmd], capture_output=True, text=True, check=False
         ).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
 
 
 PREPARE_COST = Path(__file__).with_name("prepare_cost.py")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from benchmarks.serving.trees import main, parse_args
+from benchmarks.serving.trees import describe, main, parse_args
 from tests.paths import REPO
 
 
@@ -47,6 +48,22 @@ def test_prepare_mode_times_each_checkouts_code_in_its_own_process(
         assert min(prepare["minor_faults"][side]) >= 0
     median, low, high = prepare["cpu_ms_ratio"]
     assert 0 < low <= median <= high
+
+
+def test_a_checkout_is_dirty_only_with_changes_to_tracked_files(tmp_path: Path) -> None:
+    def git(*cmd: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *cmd], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "app.py").write_text("x = 1\n")
+    git("add", "app.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    clean = describe(tmp_path)
+    assert len(clean["commit"]) == 40 and clean["dirty"] is False
+    (tmp_path / "report.json").write_text("{}")  # untracked: a run's own output
+    assert describe(tmp_path)["dirty"] is False
+    (tmp_path / "app.py").write_text("x = 2\n")
+    assert describe(tmp_path) == {"commit": clean["commit"], "dirty": True}
 
 
 @pytest.mark.parametrize(
