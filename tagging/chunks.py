@@ -162,9 +162,10 @@ class Chunks:
                 stop = first + count * self.length
                 if first < 0 or stop > len(piece.wave):
                     return None  # the rows reach into the zeros around the wave
-                steps = np.diff(piece.starts[i - offset : j - offset])
-                if count > 1 and not np.all(steps == self.length):
-                    return None
+                if count > 1 and np.any(
+                    np.diff(piece.starts[i - offset : j - offset]) != self.length
+                ):
+                    return None  # not end to end
                 view = piece.wave[first:stop].reshape(count, self.length)
                 view.flags.writeable = False  # the wave is shared: nobody writes through it
                 return view

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from app.config import DEFAULT_MODELS_DIR, Settings
+from app.errors import UnknownModelError
 from app.memory import pin_mmap_threshold
 from app.registry import ModelRegistry
 from app.tagger import Tagger
@@ -64,6 +65,12 @@ def main() -> None:
     p.add_argument("--uploads", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
+    if args.uploads < 1 or args.rounds < 1:
+        p.error("--uploads and --rounds must be >= 1")
+    try:
+        ModelRegistry(Settings(models_dir=args.models_dir)).check_name(args.model)
+    except UnknownModelError as exc:
+        p.error(str(exc))
     print(json.dumps(measure(args.model, args.models_dir, args.uploads, args.rounds)))
 
 

@@ -34,7 +34,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.config import DEFAULT_MODELS_DIR
+from app.config import DEFAULT_MODELS_DIR, Settings
+from app.errors import UnknownModelError
+from app.registry import ModelRegistry
 from benchmarks.results import alternating, finish, ratios
 from benchmarks.serving.client import load_generator
 from benchmarks.serving.clips import MTAT_CLIP
@@ -70,6 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--concurrency takes integers like 4,16, got {args.concurrency!r}")
     if not args.concurrency or min(args.concurrency) < 1 or args.requests < 1 or args.rounds < 1:
         p.error("--concurrency levels, --requests and --rounds must be >= 1")
+    try:  # before any server or process starts
+        ModelRegistry(Settings(models_dir=args.models_dir)).check_name(args.model)
+    except UnknownModelError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -124,13 +130,6 @@ def run_prepare(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, A
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    env = {
-        "TAGGER_MODELS_DIR": str(args.models_dir.resolve()),
-        "TAGGER_DEFAULT_MODEL": args.model,
-        "TAGGER_PROVIDERS": "cpu",
-        "TAGGER_LOG_LEVEL": "WARNING",
-    }
-    clip = [str(MTAT_CLIP)]
     result: dict[str, Any] = {
         "model": args.model,
         "requests": args.requests,
@@ -141,6 +140,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.prepare:
         return run_prepare(args, result)
+    env = {
+        "TAGGER_MODELS_DIR": str(args.models_dir.resolve()),
+        "TAGGER_DEFAULT_MODEL": args.model,
+        "TAGGER_PROVIDERS": "cpu",
+        "TAGGER_LOG_LEVEL": "WARNING",
+    }
+    clip = [str(MTAT_CLIP)]
     ctx = multiprocessing.get_context("spawn")
     with (
         tempfile.TemporaryDirectory(prefix="tagger-trees-") as tmp,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,7 @@ def test_a_checkout_is_dirty_only_with_changes_to_tracked_files(tmp_path: Path) 
         (["{tmp}", str(REPO), "--model", "x"], "before: .* is not a checkout"),
         ([str(REPO), str(REPO), "--model", "x", "--concurrency", "4,y"], "takes integers"),
         ([str(REPO), str(REPO), "--model", "x", "--rounds", "0"], "must be >= 1"),
+        ([str(REPO), str(REPO), "--model", "nope"], "unknown model 'nope'; available models"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_server_starts(
@@ -81,3 +84,17 @@ def test_bad_arguments_are_refused_before_any_server_starts(
         parse_args([a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert info.value.code == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["beta", "--uploads", "0"], "must be >= 1"), (["nope"], "unknown model 'nope'")],
+)
+def test_prepare_cost_refuses_bad_arguments(
+    argv: list[str], message: str, models_dir: Path
+) -> None:
+    script = REPO / "benchmarks" / "serving" / "prepare_cost.py"
+    cmd = [sys.executable, "-P", str(script), *argv, "--models-dir", str(models_dir)]
+    out = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and message in out.stderr, out.stderr
